@@ -1,0 +1,85 @@
+/**
+ * The configuration file's shape. Keys are snake_case as in the YAML file; the loader
+ * validates the whole file with this schema and names the bad key on failure.
+ */
+import { z } from 'zod';
+
+const positiveInt = z.number().int().positive();
+
+const modelCommon = {
+  /** What clients send as `model`. */
+  name: z.string().min(1).regex(/^[^\s/][^\s]*$/, 'must not contain spaces or start with "/"'),
+  /** Name sent upstream; defaults to `name`. */
+  model: z.string().min(1).optional(),
+  context_window: positiveInt.default(128000),
+  /** Largest completion the model produces when the client sets no limit. */
+  max_output_tokens: positiveInt.optional(),
+  /** Whether the model accepts `image_url` content parts. */
+  vision: z.boolean().default(true),
+  /** Tokenizer used to estimate prompt length before a request is sent. */
+  tokenizer: z.enum(['cl100k_base', 'o200k_base']).default('cl100k_base'),
+  owned_by: z.string().default('chatgate'),
+};
+
+export const openAiCompatibleModel = z
+  .object({
+    ...modelCommon,
+    provider: z.literal('openai-compatible'),
+    base_url: z.url({ protocol: /^https?$/ }),
+    api_key: z.string().optional(),
+    /** Extra headers sent upstream with every request (e.g. an organization id). */
+    headers: z.record(z.string(), z.string()).default({}),
+    /** Whole-request timeout for the upstream call, in milliseconds. */
+    timeout_ms: positiveInt.default(600_000),
+    /** Whether the upstream returns logprobs. */
+    logprobs: z.boolean().default(true),
+  })
+  .strict();
+
+export const mockModel = z
+  .object({
+    ...modelCommon,
+    provider: z.literal('mock'),
+    /** Pause between streamed words, in milliseconds (0: as fast as possible). */
+    stream_delay_ms: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+export const modelConfig = z.discriminatedUnion('provider', [openAiCompatibleModel, mockModel]);
+
+export type ModelConfig = z.infer<typeof modelConfig>;
+export type OpenAiCompatibleModelConfig = z.infer<typeof openAiCompatibleModel>;
+export type MockModelConfig = z.infer<typeof mockModel>;
+
+export const serverConfig = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    /** Largest accepted request body, in bytes. */
+    max_body_bytes: positiveInt.default(20 * 1024 * 1024),
+    /** Origins allowed by CORS (`*` for any); empty disables CORS. */
+    cors_origins: z.array(z.string()).default(['*']),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    server: serverConfig.default(serverConfig.parse({})),
+    /** Where Chatgate keeps its database and generated master key. */
+    data_dir: z.string().min(1).optional(),
+    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    models: z.array(modelConfig).min(1),
+  })
+  .strict()
+  .superRefine((config, context) => {
+    const seen = new Set<string>();
+    config.models.forEach((model, index) => {
+      if (seen.has(model.name)) {
+        context.addIssue({ code: 'custom', path: ['models', index, 'name'], message: `duplicate model name '${model.name}'` });
+      }
+      seen.add(model.name);
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
