@@ -1,0 +1,127 @@
+/**
+ * The database schema as an ordered list of numbered migrations, one SQL text per
+ * dialect, so that the SQLite and Postgres back ends always have the same tables.
+ *
+ * Rules: versions start at 1 and go up by one; a migration that has shipped is never
+ * edited, a change is a new migration; each SQL text may hold several statements and runs
+ * in one transaction together with its record in `schema_migrations` (which the runner
+ * creates, it is not part of this list).
+ *
+ * Conventions shared by both dialects: times are integer milliseconds since the Unix
+ * epoch (BIGINT in Postgres); row order for paging is `(created_at, request_id)`, with
+ * `request_id` compared bytewise (binary in SQLite, `COLLATE "C"` in Postgres).
+ */
+
+export interface Migration {
+  version: number;
+  /** Short snake_case description, recorded with the version. */
+  name: string;
+  sqlite: string;
+  postgres: string;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'create_metadata',
+    sqlite: `
+      CREATE TABLE metadata (
+        key TEXT PRIMARY KEY NOT NULL,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+    postgres: `
+      CREATE TABLE metadata (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+    `,
+  },
+  {
+    version: 2,
+    name: 'create_request_log',
+    sqlite: `
+      CREATE TABLE request_log (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        model TEXT,
+        status INTEGER NOT NULL,
+        duration_ms REAL NOT NULL,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        stream INTEGER NOT NULL CHECK (stream IN (0, 1)),
+        error_code TEXT,
+        key_id TEXT,
+        client_ip TEXT
+      );
+      CREATE INDEX request_log_created_at_index ON request_log (created_at DESC, request_id DESC, id DESC);
+      CREATE INDEX request_log_request_id_index ON request_log (request_id);
+    `,
+    postgres: `
+      CREATE TABLE request_log (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        request_id TEXT COLLATE "C" NOT NULL,
+        created_at BIGINT NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        model TEXT,
+        status INTEGER NOT NULL,
+        duration_ms DOUBLE PRECISION NOT NULL,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        stream BOOLEAN NOT NULL,
+        error_code TEXT,
+        key_id TEXT,
+        client_ip TEXT
+      );
+      CREATE INDEX request_log_created_at_index ON request_log (created_at DESC, request_id DESC, id DESC);
+      CREATE INDEX request_log_request_id_index ON request_log (request_id);
+    `,
+  },
+];
+
+/** The schema version this code produces and understands. */
+export function latestVersion(list: readonly Migration[] = migrations): number {
+  return list.at(-1)?.version ?? 0;
+}
+
+/**
+ * Throws when the list breaks the rules (versions 1, 2, 3, … in order, names and both
+ * SQL texts present). Runners call it before touching a database.
+ */
+export function validateMigrations(list: readonly Migration[]): void {
+  list.forEach((migration, index) => {
+    const expected = index + 1;
+    if (migration.version !== expected) {
+      throw new Error(`Migration #${index} has version ${migration.version}, expected ${expected}: versions must be 1, 2, 3, … in order`);
+    }
+    if (!/^[a-z0-9_]+$/.test(migration.name)) {
+      throw new Error(`Migration ${migration.version} has an invalid name ${JSON.stringify(migration.name)} (use snake_case)`);
+    }
+    if (migration.sqlite.trim() === '' || migration.postgres.trim() === '') {
+      throw new Error(`Migration ${migration.version} (${migration.name}) lacks SQL for a dialect`);
+    }
+  });
+}
+
+/** The database was migrated by a newer Chatgate than this one: refuse rather than guess. */
+export class SchemaTooNewError extends Error {
+  readonly databaseVersion: number;
+  readonly supportedVersion: number;
+
+  constructor(options: { databaseVersion: number; supportedVersion: number; location: string }) {
+    super(
+      `The database at ${options.location} has schema version ${options.databaseVersion}, ` +
+        `newer than the latest this Chatgate knows (${options.supportedVersion}). ` +
+        'It was written by a newer Chatgate: upgrade Chatgate, or point it at another database.',
+    );
+    this.name = 'SchemaTooNewError';
+    this.databaseVersion = options.databaseVersion;
+    this.supportedVersion = options.supportedVersion;
+  }
+}

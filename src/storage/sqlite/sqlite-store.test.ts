@@ -1,0 +1,239 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { migrations, SchemaTooNewError, type Migration } from '../migrations.js';
+import type { RequestLogRecord, Store } from '../spec.js';
+import { openSqliteDatabase } from './connection.js';
+import { openSqliteStore } from './sqlite-store.js';
+
+let directory: string;
+const opened: Array<{ close(): unknown }> = [];
+
+beforeEach(() => {
+  directory = mkdtempSync(join(tmpdir(), 'chatgate-sqlite-'));
+});
+
+afterEach(async () => {
+  for (const handle of opened.splice(0)) await handle.close();
+  rmSync(directory, { recursive: true, force: true });
+});
+
+function open(path = join(directory, 'nested', 'dir', 'chatgate.db'), extra?: readonly Migration[]): Store {
+  const store = openSqliteStore(path, extra === undefined ? {} : { migrations: extra });
+  opened.push(store);
+  return store;
+}
+
+/** A second, raw connection to look at what the store wrote. */
+function inspect(path: string): Database.Database {
+  const database = new Database(path);
+  opened.push(database);
+  return database;
+}
+
+function record(overrides: Partial<RequestLogRecord> = {}): RequestLogRecord {
+  return {
+    requestId: 'req_1',
+    createdAt: 1_700_000_000_000,
+    method: 'POST',
+    path: '/v1/chat/completions',
+    model: 'llama-3',
+    status: 200,
+    durationMs: 12.5,
+    promptTokens: 10,
+    completionTokens: 20,
+    stream: false,
+    errorCode: null,
+    keyId: 'master',
+    clientIp: '127.0.0.1',
+    ...overrides,
+  };
+}
+
+describe('openSqliteDatabase', () => {
+  it('configures WAL, busy timeout, synchronous NORMAL and foreign keys', () => {
+    const database = openSqliteDatabase(join(directory, 'pragmas.db'), { busyTimeoutMs: 1234 });
+    opened.push(database);
+    expect(database.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(database.pragma('busy_timeout', { simple: true })).toBe(1234);
+    expect(database.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    expect(database.pragma('foreign_keys', { simple: true })).toBe(1);
+  });
+
+  it('says which file it could not open', () => {
+    const path = join(directory, 'not-a-database.db');
+    writeFileSync(path, 'this is not a SQLite file, just text that is long enough to have a header'.repeat(20));
+    expect(() => openSqliteDatabase(path)).toThrow(new RegExp(`Cannot open the SQLite database at .*not-a-database\\.db`));
+  });
+});
+
+describe('SQLite store: migrations', () => {
+  it('creates the directory and applies every migration once, recording it', async () => {
+    const path = join(directory, 'nested', 'dir', 'chatgate.db');
+    const store = open(path);
+    await store.migrate();
+    await store.migrate();
+
+    const rows = inspect(path).prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all() as Array<{
+      version: number;
+      name: string;
+      applied_at: number;
+    }>;
+    expect(rows.map((row) => [row.version, row.name])).toEqual(migrations.map((migration) => [migration.version, migration.name]));
+    for (const row of rows) expect(row.applied_at).toBeGreaterThan(1_600_000_000_000);
+  });
+
+  it('reopens an existing database without re-applying anything and keeps the data', async () => {
+    const path = join(directory, 'chatgate.db');
+    const first = open(path);
+    await first.migrate();
+    await first.requestLog.insertMany([record()]);
+    await first.metadata.set('instance_id', 'abc');
+    await first.close();
+    const before = inspect(path).prepare('SELECT version, applied_at FROM schema_migrations ORDER BY version').all();
+
+    const second = open(path);
+    await second.migrate();
+    expect(await second.requestLog.count()).toBe(1);
+    expect(await second.metadata.get('instance_id')).toBe('abc');
+    expect(inspect(path).prepare('SELECT version, applied_at FROM schema_migrations ORDER BY version').all()).toEqual(before);
+  });
+
+  it('applies only the migrations that are new', async () => {
+    const path = join(directory, 'chatgate.db');
+    const first = open(path);
+    await first.migrate();
+    await first.close();
+
+    const next: Migration = { version: migrations.length + 1, name: 'add_widgets', sqlite: 'CREATE TABLE widgets (id INTEGER);', postgres: 'CREATE TABLE widgets (id INTEGER);' };
+    const second = open(path, [...migrations, next]);
+    await second.migrate();
+    const versions = inspect(path).prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
+    expect(versions).toEqual([...migrations.map((migration) => migration.version), next.version]);
+  });
+
+  it('refuses a database whose schema is newer than the code, at open and at migrate', async () => {
+    const path = join(directory, 'chatgate.db');
+    const newer: Migration = { version: migrations.length + 1, name: 'from_the_future', sqlite: 'CREATE TABLE future (id INTEGER);', postgres: 'SELECT 1;' };
+    const newerStore = open(path, [...migrations, newer]);
+    await newerStore.migrate();
+    await newerStore.close();
+
+    expect(() => openSqliteStore(path)).toThrow(SchemaTooNewError);
+    expect(() => openSqliteStore(path)).toThrow(new RegExp(`schema version ${newer.version}, newer than the latest this Chatgate knows \\(${migrations.length}\\)`));
+
+    // A database that becomes newer after opening (another process upgraded it) is refused by migrate().
+    const otherPath = join(directory, 'other.db');
+    const store = open(otherPath);
+    await store.migrate();
+    inspect(otherPath).prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, ?, 0)').run('later');
+    await expect(store.migrate()).rejects.toBeInstanceOf(SchemaTooNewError);
+  });
+
+  it('rolls back a failing migration together with its record', async () => {
+    const path = join(directory, 'chatgate.db');
+    const broken: Migration = {
+      version: migrations.length + 1,
+      name: 'broken',
+      sqlite: 'CREATE TABLE half_done (id INTEGER); THIS IS NOT SQL;',
+      postgres: 'SELECT 1;',
+    };
+    const store = open(path, [...migrations, broken]);
+    await expect(store.migrate()).rejects.toThrow(new RegExp(`Migration ${broken.version} \\(broken\\) failed .* rolled back`));
+
+    const database = inspect(path);
+    expect(database.prepare('SELECT MAX(version) FROM schema_migrations').pluck().get()).toBe(migrations.length);
+    expect(database.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'half_done'").pluck().get()).toBe(0);
+  });
+
+  it('works in memory', async () => {
+    const store = open(':memory:');
+    await store.migrate();
+    await store.requestLog.insertMany([record()]);
+    expect(await store.requestLog.count()).toBe(1);
+  });
+});
+
+describe('SQLite store: request log', () => {
+  it('round-trips records, nullable fields and the stream flag', async () => {
+    const store = open();
+    await store.migrate();
+    const full = record({ requestId: 'req_full', stream: true, durationMs: 3.25 });
+    const sparse = record({
+      requestId: 'req_sparse',
+      createdAt: full.createdAt + 1,
+      model: null,
+      status: 401,
+      promptTokens: null,
+      completionTokens: null,
+      errorCode: 'invalid_api_key',
+      keyId: null,
+      clientIp: null,
+    });
+    await store.requestLog.insertMany([full, sparse]);
+    await store.requestLog.insertMany([]);
+
+    expect(await store.requestLog.count()).toBe(2);
+    expect(await store.requestLog.list({ limit: 10 })).toEqual([sparse, full]);
+  });
+
+  it('lists newest first, pages with a cursor across equal timestamps, and honours the limit', async () => {
+    const store = open();
+    await store.migrate();
+    const base = 1_700_000_000_000;
+    const records = [
+      record({ requestId: 'a', createdAt: base }),
+      record({ requestId: 'b', createdAt: base + 5 }),
+      record({ requestId: 'c', createdAt: base + 5 }),
+      record({ requestId: 'd', createdAt: base + 5 }),
+      record({ requestId: 'e', createdAt: base + 9 }),
+    ];
+    await store.requestLog.insertMany([...records].reverse());
+
+    const ids = (page: RequestLogRecord[]): string[] => page.map((entry) => entry.requestId);
+    const first = await store.requestLog.list({ limit: 2 });
+    expect(ids(first)).toEqual(['e', 'd']);
+    const second = await store.requestLog.list({ limit: 2, before: first.at(-1)! });
+    expect(ids(second)).toEqual(['c', 'b']);
+    const third = await store.requestLog.list({ limit: 2, before: second.at(-1)! });
+    expect(ids(third)).toEqual(['a']);
+    expect(await store.requestLog.list({ limit: 2, before: third.at(-1)! })).toEqual([]);
+    expect(await store.requestLog.list({ limit: 0 })).toEqual([]);
+    await expect(store.requestLog.list({ limit: -1 })).rejects.toThrow(RangeError);
+    await expect(store.requestLog.list({ limit: 1.5 })).rejects.toThrow(RangeError);
+  });
+
+  it('stores a batch all or nothing', async () => {
+    const store = open();
+    await store.migrate();
+    const broken = { ...record({ requestId: 'bad' }), method: null } as unknown as RequestLogRecord;
+    await expect(store.requestLog.insertMany([record({ requestId: 'good' }), broken])).rejects.toThrow(/NOT NULL/);
+    expect(await store.requestLog.count()).toBe(0);
+  });
+});
+
+describe('SQLite store: metadata', () => {
+  it('gets and sets string values', async () => {
+    const store = open();
+    await store.migrate();
+    expect(await store.metadata.get('instance_id')).toBeNull();
+    await store.metadata.set('instance_id', 'first');
+    await store.metadata.set('other', '');
+    expect(await store.metadata.get('instance_id')).toBe('first');
+    await store.metadata.set('instance_id', 'second');
+    expect(await store.metadata.get('instance_id')).toBe('second');
+    expect(await store.metadata.get('other')).toBe('');
+  });
+});
+
+describe('SQLite store: close', () => {
+  it('is idempotent and makes the store unusable', async () => {
+    const store = open();
+    await store.migrate();
+    await store.close();
+    await store.close();
+    await expect(store.requestLog.count()).rejects.toThrow();
+  });
+});
