@@ -1,0 +1,95 @@
+/**
+ * The `openai-compatible` provider: forwards chat and legacy completion requests to any
+ * OpenAI-style upstream (OpenAI, vLLM, Ollama, llama-server, …). The client's request goes up
+ * as it came, `model` renamed; answers come back as results or StreamParts.
+ *
+ * The provider instance owns one keep-alive connection pool per upstream origin; `close()`
+ * closes them.
+ */
+import type { OpenAiCompatibleModelConfig } from '../../config/schema.js';
+import { internalError } from '../../errors/gateway-error.js';
+import type { ChatCompletionRequest } from '../../openai/chat-completion-request.js';
+import type { CompletionRequest } from '../../openai/completion-request.js';
+import type { ChatResult, CompletionResult, Provider, ProviderCall, ProviderCapabilities, StreamPart } from '../spec.js';
+import type { StreamKind } from './chunk-translator.js';
+import { UpstreamRequestLifetime } from './request-lifetime.js';
+import { UpstreamClient } from './upstream-client.js';
+import type { UpstreamClientOptions } from './upstream-client.js';
+import { streamedAnswerBody, wholeAnswerBody } from './upstream-request-body.js';
+import { readJsonAnswer } from './upstream-response.js';
+import { toChatResult, toCompletionResult } from './upstream-result.js';
+import { UpstreamPartStream } from './upstream-stream.js';
+import { resolveUpstreamTarget } from './upstream-target.js';
+import type { UpstreamTarget } from './upstream-target.js';
+
+export type OpenAiCompatibleProviderOptions = UpstreamClientOptions;
+
+export class OpenAiCompatibleProvider implements Provider {
+  readonly capabilities: ProviderCapabilities = { vision: true, logprobs: true };
+  private readonly client: UpstreamClient;
+  /** Targets worked out once per model configuration object. */
+  private readonly targets = new WeakMap<OpenAiCompatibleModelConfig, UpstreamTarget>();
+
+  constructor(options: OpenAiCompatibleProviderOptions = {}) {
+    this.client = new UpstreamClient(options);
+  }
+
+  async chat(request: ChatCompletionRequest, call: ProviderCall): Promise<ChatResult> {
+    const target = this.target(call);
+    return toChatResult(await this.sendWhole(target, target.chatPath, wholeAnswerBody(request, target.upstreamModel), call));
+  }
+
+  async complete(request: CompletionRequest, call: ProviderCall): Promise<CompletionResult> {
+    const target = this.target(call);
+    return toCompletionResult(await this.sendWhole(target, target.completionsPath, wholeAnswerBody(request, target.upstreamModel), call));
+  }
+
+  streamChat(request: ChatCompletionRequest, call: ProviderCall): AsyncIterable<StreamPart> {
+    const target = this.target(call);
+    return this.sendStreamed('chat', target, target.chatPath, streamedAnswerBody(request, target.upstreamModel), call);
+  }
+
+  streamComplete(request: CompletionRequest, call: ProviderCall): AsyncIterable<StreamPart> {
+    const target = this.target(call);
+    return this.sendStreamed('completion', target, target.completionsPath, streamedAnswerBody(request, target.upstreamModel), call);
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  private async sendWhole(target: UpstreamTarget, path: string, body: string, call: ProviderCall): Promise<Record<string, unknown>> {
+    const lifetime = new UpstreamRequestLifetime(call.signal, target.timeoutMs);
+    const headers = target.jsonHeaders.concat('x-request-id', call.requestId);
+    const response = await this.client.post(target.origin, path, headers, body, lifetime);
+    return readJsonAnswer(response, lifetime, target.apiKey);
+  }
+
+  private sendStreamed(kind: StreamKind, target: UpstreamTarget, path: string, body: string, call: ProviderCall): UpstreamPartStream {
+    const lifetime = new UpstreamRequestLifetime(call.signal, target.timeoutMs);
+    const headers = target.streamHeaders.concat('x-request-id', call.requestId);
+    return new UpstreamPartStream({
+      kind,
+      lifetime,
+      apiKey: target.apiKey,
+      send: () => this.client.post(target.origin, path, headers, body, lifetime),
+    });
+  }
+
+  private target(call: ProviderCall): UpstreamTarget {
+    const config = call.model;
+    if (config.provider !== 'openai-compatible') {
+      throw internalError(`Model '${config.name}' was routed to the openai-compatible provider, but its provider is '${config.provider}'.`);
+    }
+    let target = this.targets.get(config);
+    if (target === undefined) {
+      target = resolveUpstreamTarget(config);
+      this.targets.set(config, target);
+    }
+    return target;
+  }
+}
+
+export function createOpenAiCompatibleProvider(options: OpenAiCompatibleProviderOptions = {}): OpenAiCompatibleProvider {
+  return new OpenAiCompatibleProvider(options);
+}
