@@ -1,0 +1,62 @@
+/**
+ * createApp(dependencies): the HTTP application. No side effects at import; everything it
+ * uses is passed in, so tests build an app and call `app.request()` without a network.
+ *
+ * Pipeline: request context (id, OpenAI headers) → access log → CORS → body limit →
+ * auth → request recording → route (validate, resolve model, provider, render).
+ */
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import type { AppEnv } from './app-env.js';
+import type { ApiDependencies } from './api/api-dependencies.js';
+import { chatCompletionsHandler } from './api/chat-completions.js';
+import { completionsHandler } from './api/completions.js';
+import { modelsRoutes } from './api/models.js';
+import type { KeyAuthenticator } from './auth/key-authenticator.js';
+import { methodNotAllowed, requestTooLarge, unknownRoute } from './errors/gateway-error.js';
+import { createErrorHandler, errorResponse } from './errors/render-error.js';
+import { accessLog } from './middleware/access-log.js';
+import { authenticate } from './middleware/authenticate.js';
+import { recordRequests } from './middleware/record-requests.js';
+import { requestContext } from './middleware/request-context.js';
+
+export interface AppDependencies extends ApiDependencies {
+  authenticator: KeyAuthenticator;
+  maxBodyBytes: number;
+  corsOrigins: string[];
+}
+
+const KNOWN_PATHS = new Map<string, string[]>([
+  ['/v1/chat/completions', ['POST']],
+  ['/v1/completions', ['POST']],
+  ['/v1/models', ['GET']],
+]);
+
+export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.onError(createErrorHandler(dependencies.logger, dependencies.maxBodyBytes));
+  app.notFound((context) => {
+    const allowed = KNOWN_PATHS.get(context.req.path) ?? (context.req.path.startsWith('/v1/models/') ? ['GET'] : undefined);
+    const error = allowed ? methodNotAllowed(context.req.method, context.req.path) : unknownRoute(context.req.method, context.req.path);
+    return errorResponse(error, context);
+  });
+
+  app.use('*', requestContext());
+  app.use('*', accessLog(dependencies.logger));
+  if (dependencies.corsOrigins.length > 0) {
+    app.use('*', cors({ origin: dependencies.corsOrigins.includes('*') ? '*' : dependencies.corsOrigins, exposeHeaders: ['x-request-id', 'openai-processing-ms', 'x-chatgate-error-source'], maxAge: 600 }));
+  }
+
+  app.get('/health', (context) => context.json({ status: 'ok' }));
+
+  const v1 = new Hono<AppEnv>();
+  v1.use('*', bodyLimit({ maxSize: dependencies.maxBodyBytes, onError: () => { throw requestTooLarge(dependencies.maxBodyBytes); } }));
+  v1.use('*', authenticate(dependencies.authenticator));
+  v1.use('*', recordRequests(dependencies.recorder));
+  v1.route('/models', modelsRoutes(dependencies.models));
+  v1.post('/chat/completions', chatCompletionsHandler(dependencies));
+  v1.post('/completions', completionsHandler(dependencies));
+  app.route('/v1', v1);
+  return app;
+}

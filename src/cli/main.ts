@@ -1,0 +1,112 @@
+/** The `chatgate` command line: `chatgate serve [--config FILE] [--port N] [--host H] [--data-dir DIR]`. */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/load-config.js';
+
+const USAGE = `Usage: chatgate <command> [options]
+
+Commands:
+  serve     Serve the OpenAI-compatible API (default: http://127.0.0.1:8080/v1)
+  version   Print the version
+  help      Print this help
+
+Options of serve:
+  --config FILE     YAML config (default: ./chatgate.yaml if present, else built-in models)
+  --port N          Port to listen on (default 8080; 0 picks a free port)
+  --host H          Address to listen on (default 127.0.0.1)
+  --data-dir DIR    Where the database and generated master key live (default ./.chatgate)
+
+Environment:
+  CHATGATE_MASTER_KEY   The API key clients use (generated and stored when unset)
+  OPENAI_API_KEY        Route the built-in model names to OpenAI instead of the mock
+`;
+
+function version(): string {
+  const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return packageJson.version;
+}
+
+function parsePort(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535, got '${text}'`);
+  return port;
+}
+
+class UsageError extends Error {}
+
+async function serveCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      'data-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  // Loaded on demand so that `help`, `version` and argument errors answer at once.
+  const { startServer } = await import('../server.js');
+  const server = await startServer({
+    configPath: values.config,
+    port: parsePort(values.port),
+    host: values.host,
+    dataDirectory: values['data-dir'],
+  });
+  const shutdown = (signal: string) => {
+    process.stdout.write(`Received ${signal}: finishing in-flight requests and shutting down\n`);
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`Shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  return new Promise<number>(() => undefined);
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const [command = 'help', ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        return await serveCommand(rest);
+      case 'version':
+      case '--version':
+      case '-v':
+        process.stdout.write(`${version()}\n`);
+        return 0;
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return 0;
+      default:
+        process.stderr.write(`Unknown command '${command}'.\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof TypeError && 'code' in error && String((error as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof Error && 'code' in error && (error as { code: unknown }).code === 'EADDRINUSE') {
+      process.stderr.write(`Cannot listen: the address is already in use (${error.message}). Pick another --port.\n`);
+      return 1;
+    }
+    throw error;
+  }
+}

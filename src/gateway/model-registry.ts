@@ -1,0 +1,36 @@
+/**
+ * Resolves the `model` a client sends to its configured entry and the provider that
+ * serves it. Built once at start from the config and passed in.
+ */
+import type { ModelConfig } from '../config/schema.js';
+import { modelNotFound } from '../errors/gateway-error.js';
+import type { Provider } from '../providers/spec.js';
+
+export interface ResolvedModel {
+  config: ModelConfig;
+  provider: Provider;
+  /** Unix seconds at which the model was registered (for `GET /v1/models`). */
+  created: number;
+}
+
+export class ModelRegistry {
+  readonly #models = new Map<string, ResolvedModel>();
+
+  constructor(entries: Iterable<ResolvedModel>) {
+    for (const entry of entries) this.#models.set(entry.config.name, entry);
+  }
+
+  resolve(name: string): ResolvedModel {
+    const found = this.#models.get(name);
+    if (!found) throw modelNotFound(name);
+    return found;
+  }
+
+  find(name: string): ResolvedModel | undefined {
+    return this.#models.get(name);
+  }
+
+  list(): ResolvedModel[] {
+    return [...this.#models.values()];
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Starts Chatgate: loads the config, opens the store, builds providers and the app,
+ * listens, and shuts down gracefully (in-flight requests finish, logs are flushed).
+ */
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { pino, type Logger } from 'pino';
+import { createApp } from './app.js';
+import { createMasterKeyAuthenticator } from './auth/key-authenticator.js';
+import { resolveMasterKey, type MasterKey } from './auth/master-key.js';
+import { loadConfig } from './config/load-config.js';
+import type { Config, ModelConfig } from './config/schema.js';
+import { ModelRegistry } from './gateway/model-registry.js';
+import { createMockProvider } from './providers/mock/mock-provider.js';
+import { createOpenAiCompatibleProvider } from './providers/openai-compatible/openai-compatible-provider.js';
+import type { Provider } from './providers/spec.js';
+import { RequestLogWriter } from './storage/request-log-writer.js';
+import { openSqliteStore } from './storage/sqlite/sqlite-store.js';
+import type { Store } from './storage/spec.js';
+import { TokenCounters } from './tokens/token-counter.js';
+import { unixSeconds } from './api/ids.js';
+
+export interface ServeOptions {
+  configPath?: string | undefined;
+  port?: number | undefined;
+  host?: string | undefined;
+  dataDirectory?: string | undefined;
+  environment?: NodeJS.ProcessEnv;
+  workingDirectory?: string;
+  /** Where the start-up banner goes (stdout by default). */
+  print?: (line: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  config: Config;
+  masterKey: MasterKey;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+function createProviders(config: Config, tokenCounters: TokenCounters): (model: ModelConfig) => Provider {
+  let mock: Provider | undefined;
+  let openAiCompatible: Provider | undefined;
+  return (model) => {
+    switch (model.provider) {
+      case 'mock':
+        return (mock ??= createMockProvider({ tokenCounters }));
+      case 'openai-compatible':
+        return (openAiCompatible ??= createOpenAiCompatibleProvider());
+    }
+  };
+}
+
+function describeRouting(config: Config, path: string | null, environment: NodeJS.ProcessEnv): string[] {
+  const lines = [`Configuration: ${path ?? 'built-in defaults (no chatgate.yaml here and no --config)'}`];
+  if (path === null) {
+    lines.push(
+      environment.OPENAI_API_KEY
+        ? 'OPENAI_API_KEY is set: the built-in models are routed to OpenAI.'
+        : 'OPENAI_API_KEY is not set: the built-in models are served by the offline mock provider (see docs/providers/mock.md).',
+    );
+  }
+  for (const model of config.models) {
+    const target = model.provider === 'openai-compatible' ? `${model.provider} ${model.base_url} (${model.model ?? model.name})` : model.provider;
+    lines.push(`  ${model.name} -> ${target}`);
+  }
+  return lines;
+}
+
+export async function startServer(options: ServeOptions = {}): Promise<RunningServer> {
+  const environment = options.environment ?? process.env;
+  const workingDirectory = options.workingDirectory ?? process.cwd();
+  const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const { config, path } = loadConfig({ path: options.configPath, workingDirectory, environment });
+  const host = options.host ?? config.server.host;
+  const port = options.port ?? config.server.port;
+  const dataDirectory = resolve(workingDirectory, options.dataDirectory ?? environment.CHATGATE_DATA_DIR ?? config.data_dir ?? '.chatgate');
+  mkdirSync(dataDirectory, { recursive: true, mode: 0o700 });
+
+  const logger = pino({ level: config.log_level, base: undefined }, pino.destination({ dest: 1, sync: false }));
+  const masterKey = resolveMasterKey(dataDirectory, environment);
+
+  const store: Store = openSqliteStore(join(dataDirectory, 'chatgate.db'));
+  await store.migrate();
+  const recorder = new RequestLogWriter({
+    store: store.requestLog,
+    onError: (error) => logger.error({ droppedRecords: error.droppedRecords, err: error.cause }, error.message),
+  });
+
+  const tokenCounters = new TokenCounters();
+  await Promise.all([...new Set(config.models.map((model) => model.tokenizer))].map((name) => tokenCounters.get(name)));
+  const providerFor = createProviders(config, tokenCounters);
+  const created = unixSeconds();
+  const models = new ModelRegistry(config.models.map((model) => ({ config: model, provider: providerFor(model), created })));
+
+  const app = createApp({
+    models,
+    tokenCounters,
+    recorder,
+    logger,
+    authenticator: createMasterKeyAuthenticator(masterKey.key),
+    maxBodyBytes: config.server.max_body_bytes,
+    corsOrigins: config.server.cors_origins,
+  });
+
+  const server: ServerType = await new Promise((resolveListening, rejectListening) => {
+    const instance = serve({ fetch: app.fetch, port, hostname: host }, () => resolveListening(instance));
+    instance.once('error', rejectListening);
+  });
+  const httpServer = server as import('node:http').Server;
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
+  httpServer.requestTimeout = 0;
+  const address = server.address() as AddressInfo;
+  const displayHost = host.includes(':') ? `[${host}]` : host;
+  const url = `http://${displayHost}:${address.port}/v1`;
+
+  for (const line of describeRouting(config, path, environment)) print(line);
+  if (masterKey.origin === 'generated') {
+    print(`Generated a master key (shown once; stored in ${masterKey.path} with mode 0600):`);
+    print(`  ${masterKey.key}`);
+  } else if (masterKey.origin === 'file') {
+    print(`Master key: read from ${masterKey.path}`);
+  } else {
+    print('Master key: from CHATGATE_MASTER_KEY');
+  }
+  print(`Chatgate listening on ${url}`);
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await new Promise<void>((resolveClosed) => {
+        httpServer.close(() => resolveClosed());
+        httpServer.closeIdleConnections();
+        const force = setTimeout(() => httpServer.closeAllConnections(), 10_000);
+        force.unref();
+      });
+      await recorder.close();
+      await store.close();
+      const providers = new Set(models.list().map((model) => model.provider));
+      await Promise.all([...providers].map((provider) => provider.close?.()));
+      logger.flush();
+    })());
+
+  return { url, port: address.port, config, masterKey, logger, close };
+}
