@@ -11,6 +11,11 @@ export type EncodingName = 'cl100k_base' | 'o200k_base';
 export interface TokenCounter {
   readonly encoding: EncodingName;
   encode(text: string): number[];
+  /**
+   * Raw decode. gpt-tokenizer keeps one streaming TextDecoder per process: tokens ending
+   * inside a character leave bytes behind that corrupt the next decode. Use
+   * `decodeTokens` of providers/mock/token-decoding.ts for safe, boundary-aware decoding.
+   */
   decode(tokens: number[]): string;
   count(text: string): number;
   /** Tokens of a chat prompt, with OpenAI's per-message framing (cookbook formula). */

@@ -1,0 +1,53 @@
+/**
+ * The `mock` provider: a deterministic, offline model for testing apps without one. It
+ * echoes the last user message (or quotes tool results), calls tools named in the message,
+ * fills JSON Schemas for tool arguments and structured outputs, and honours `n`, `stop`,
+ * token limits, logprobs and streaming. docs/providers/mock.md describes it for users.
+ */
+import type { TokenCounter, TokenCounters } from '../../tokens/token-counter.js';
+import type { Provider, ProviderCall } from '../spec.js';
+import { chatResult } from './chat-result.js';
+import { completionResult } from './legacy-completion.js';
+import { chatStreamParts, completionStreamParts, type StreamOptions } from './mock-stream.js';
+
+export interface MockProviderOptions {
+  tokenCounters: TokenCounters;
+}
+
+export function createMockProvider(options: MockProviderOptions): Provider {
+  const counterFor = (call: ProviderCall): Promise<TokenCounter> => options.tokenCounters.get(call.model.tokenizer);
+
+  async function streamOptions(call: ProviderCall): Promise<StreamOptions> {
+    return {
+      counter: await counterFor(call),
+      delayMs: call.model.provider === 'mock' ? call.model.stream_delay_ms : 0,
+      signal: call.signal,
+    };
+  }
+
+  return {
+    capabilities: { vision: true, logprobs: true },
+
+    async chat(request, call) {
+      call.signal.throwIfAborted();
+      return chatResult(request, call.model, await counterFor(call));
+    },
+
+    async *streamChat(request, call) {
+      call.signal.throwIfAborted();
+      const stream = await streamOptions(call);
+      yield* chatStreamParts(chatResult(request, call.model, stream.counter), stream);
+    },
+
+    async complete(request, call) {
+      call.signal.throwIfAborted();
+      return completionResult(request, await counterFor(call));
+    },
+
+    async *streamComplete(request, call) {
+      call.signal.throwIfAborted();
+      const stream = await streamOptions(call);
+      yield* completionStreamParts(completionResult(request, stream.counter), stream);
+    },
+  };
+}
