@@ -75,7 +75,8 @@ describe('openai-compatible upstream', () => {
   it('streams upstream tool calls as proper deltas', async () => {
     upstream.setBehavior({ kind: 'answer', toolCalls: [{ id: 'call_up1', name: 'lookup', arguments: '{"query":"gateways"}' }] });
     const stream = client.chat.completions.stream({
-      ...hello,
+      model: 'gpt-4-turbo',
+      messages: [{ role: 'user', content: 'Hello' }],
       tools: [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { query: { type: 'string' } } } } }],
     });
     const final = await stream.finalChatCompletion();
