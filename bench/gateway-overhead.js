@@ -1,0 +1,920 @@
+#!/usr/bin/env node
+// Gateway overhead benchmark (`npm run bench`). See bench/README.md.
+//
+// One run measures a mock OpenAI upstream on loopback three ways: called directly, through a
+// bare Node pass-through proxy (the floor for any Node gateway) and through Chatgate (auth and
+// per-request logging on), for JSON and streaming chat completions at 16 and 64 connections:
+// requests/s, p50/p99 latency, time to first byte (TTFB), plus the unloaded latency and TTFB
+// (1 connection, sequential requests). The gateway under test (proxy or Chatgate, one at a time)
+// is pinned to core 0; the mock upstream and the load generators are pinned to core 1. Figures
+// are printed as a table, as ratios against the direct run and the bare proxy, and checked
+// against the issue's targets; the raw results go to bench/results/gateway-overhead-<ts>.json.
+//
+//   node bench/gateway-overhead.js [--quick] [--duration S] [--warmup S] [--connections 16,64]
+//        [--ttfb-requests N] [--ttfb-duration S] [--targets direct,proxy,chatgate]
+//        [--modes json,stream] [--chunk-delay MS] [--no-build] [--gateway-core 0] [--load-core 1]
+//        [--out FILE] [--keep-tmp] [--wait-idle S] [--wait-idle-total S] [--chatgate-root DIR]
+//
+// Every flag also reads an environment variable: BENCH_DURATION, BENCH_WARMUP,
+// BENCH_CONNECTIONS, BENCH_TTFB_REQUESTS, BENCH_TTFB_DURATION, BENCH_TARGETS, BENCH_MODES,
+// BENCH_CHUNK_DELAY_MS, BENCH_NO_BUILD=1, BENCH_QUICK=1, BENCH_WAIT_IDLE,
+// BENCH_WAIT_IDLE_TOTAL, BENCH_GATEWAY_CORE, BENCH_LOAD_CORE, BENCH_OUT, BENCH_KEEP_TMP=1,
+// BENCH_CHATGATE_ROOT.
+//
+// --chatgate-root DIR: the Chatgate checkout to run (bin/chatgate.js + dist/), default this repo;
+// `npm run build` runs there unless --no-build.
+//
+// --quick: 1 s warm-up + 3 s per run, 500 unloaded requests, 1 s loaded TTFB (about 1.5 min).
+// --wait-idle S: before each measurement wait up to S s (default 5, 0 = never; at most
+// --wait-idle-total S, default 30, in the whole run) for both cores to be quiet; measurements
+// disturbed by other processes anyway are flagged in the output.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(BENCH_DIR, '..');
+const NODE = process.execPath;
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+function argValue(name) {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i !== -1 && i + 1 < process.argv.length && !process.argv[i + 1].startsWith('--')) return process.argv[i + 1];
+  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return eq ? eq.slice(name.length + 3) : undefined;
+}
+function argFlag(name, envName) {
+  return process.argv.includes(`--${name}`) || ['1', 'true', 'yes'].includes(String(process.env[envName] ?? '').toLowerCase());
+}
+function opt(name, envName, fallback) {
+  const v = argValue(name) ?? process.env[envName];
+  return v === undefined || v === '' ? fallback : v;
+}
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  const src = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
+  console.log(src.slice(1, src.findIndex((l) => l.startsWith('import'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  process.exit(0);
+}
+
+const QUICK = argFlag('quick', 'BENCH_QUICK');
+const OPTS = {
+  durationSec: Number(opt('duration', 'BENCH_DURATION', QUICK ? 3 : 10)),
+  warmupSec: Number(opt('warmup', 'BENCH_WARMUP', QUICK ? 1 : 2)),
+  connections: String(opt('connections', 'BENCH_CONNECTIONS', '16,64')).split(',').map(Number).filter((n) => n > 0),
+  ttfbRequests: Number(opt('ttfb-requests', 'BENCH_TTFB_REQUESTS', QUICK ? 500 : 2000)),
+  ttfbDurationSec: Number(opt('ttfb-duration', 'BENCH_TTFB_DURATION', QUICK ? 1 : 2)),
+  targets: String(opt('targets', 'BENCH_TARGETS', 'direct,proxy,chatgate')).split(',').map((s) => s.trim()).filter(Boolean),
+  modes: String(opt('modes', 'BENCH_MODES', 'json,stream')).split(',').map((s) => s.trim()).filter(Boolean),
+  chunkDelayMs: Number(opt('chunk-delay', 'BENCH_CHUNK_DELAY_MS', 0)),
+  build: !argFlag('no-build', 'BENCH_NO_BUILD'),
+  chatgateRoot: path.resolve(opt('chatgate-root', 'BENCH_CHATGATE_ROOT', ROOT)),
+  gatewayCore: String(opt('gateway-core', 'BENCH_GATEWAY_CORE', '0')),
+  loadCore: String(opt('load-core', 'BENCH_LOAD_CORE', '1')),
+  out: opt('out', 'BENCH_OUT', ''),
+  keepTmp: argFlag('keep-tmp', 'BENCH_KEEP_TMP'),
+  waitIdleSec: Number(opt('wait-idle', 'BENCH_WAIT_IDLE', 5)),
+  waitIdleTotalSec: Number(opt('wait-idle-total', 'BENCH_WAIT_IDLE_TOTAL', 30)),
+  quick: QUICK,
+};
+for (const t of OPTS.targets) {
+  if (!['direct', 'proxy', 'chatgate'].includes(t)) die(`unknown target "${t}" (direct, proxy, chatgate)`);
+}
+for (const m of OPTS.modes) if (!['json', 'stream'].includes(m)) die(`unknown mode "${m}" (json, stream)`);
+
+// The issue's targets and reference figures (measured on this machine, per the issue).
+const TARGETS = { minThroughputRatio: 0.15, maxAddedP50Ms: 1, maxAddedStreamTtfbMs: 1 };
+const REFERENCE = {
+  wellKnownTsGateway: { throughputRatio: 0.025, rpsOnItsCore: 920, addedP50Ms: 1.4, streamTtfbMs: 28 },
+  bareNodeProxy: { rpsOnItsCore: 14000, addedP50Ms: 0.4 },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+function die(msg) {
+  console.error(`gateway-overhead: ${msg}`);
+  process.exit(2);
+}
+const log = (msg = '') => process.stderr.write(`${msg}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const HAVE_TASKSET = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+const NCPU = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+const PINNING = HAVE_TASKSET && NCPU >= 2;
+
+function pinned(core, args) {
+  return PINNING ? ['taskset', ['-c', core, ...args]] : [args[0], args.slice(1)];
+}
+
+const children = new Set();
+function track(child) {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+function killAll() {
+  for (const c of children) {
+    try {
+      c.kill('SIGTERM');
+    } catch {}
+  }
+}
+process.on('exit', () => {
+  killAll();
+  if (typeof TMP === 'string' && !OPTS.keepTmp) {
+    try {
+      fs.rmSync(TMP, { recursive: true, force: true });
+    } catch {}
+  }
+});
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+async function stopChild(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(t);
+}
+
+// Start a server process and wait for its `<TAG>_READY port=N` line.
+function startReadyLine(name, core, args, tag, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const [cmd, cargs] = pinned(core, [NODE, ...args]);
+    const child = track(spawn(cmd, cargs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...opts }));
+    let buf = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`${name} did not become ready in 15 s\n${err}`)), 15_000);
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = buf.match(new RegExp(`${tag}_READY port=(\\d+)`));
+      if (m) {
+        clearTimeout(timer);
+        child.stdout.removeAllListeners('data');
+        child.stdout.resume();
+        resolve({ child, port: Number(m[1]) });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code}) before it was ready\n${err}`));
+    });
+  });
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+function tail(file, lines = 30) {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+// CPU accounting from /proc: per-process (all threads) and per-core busy time, in seconds.
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+function procCpuSec(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime + stime
+  } catch {
+    return null;
+  }
+}
+function coreTimes() {
+  try {
+    const out = {};
+    for (const line of fs.readFileSync('/proc/stat', 'utf8').split('\n')) {
+      const m = line.match(/^cpu(\d+)\s+(.*)$/);
+      if (!m) continue;
+      const v = m[2].split(/\s+/).map(Number);
+      const idle = v[3] + (v[4] || 0);
+      const steal = v[7] || 0;
+      const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+      out[m[1]] = { busy: (total - idle - steal) / CLK_TCK, steal: steal / CLK_TCK, total: total / CLK_TCK };
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+function cpuSnapshot(pids) {
+  const t = process.hrtime.bigint();
+  return { t, cores: coreTimes(), procs: Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid ? procCpuSec(pid) : null])) };
+}
+function cpuDelta(a, b) {
+  const wall = Number(b.t - a.t) / 1e9;
+  const out = { wallSec: wall, cores: {}, procs: {} };
+  if (a.cores && b.cores) {
+    for (const c of Object.keys(b.cores)) {
+      out.cores[c] = {
+        busy: (b.cores[c].busy - a.cores[c].busy) / wall,
+        steal: (b.cores[c].steal - a.cores[c].steal) / wall,
+      };
+    }
+  }
+  for (const k of Object.keys(b.procs)) {
+    out.procs[k] = a.procs[k] == null || b.procs[k] == null ? null : (b.procs[k] - a.procs[k]) / wall;
+  }
+  return out;
+}
+
+// CPU on each of our two cores used by processes that are not part of the benchmark (other
+// work on a shared machine): core busy time minus what our pinned processes used there.
+const FOREIGN_LIMIT = 0.1;
+// For the direct target nothing of ours runs on the gateway core, so only the load core counts.
+function foreignLoad(cpu, hasGateway) {
+  if (!PINNING || !cpu.cores[OPTS.gatewayCore] || !cpu.cores[OPTS.loadCore]) return null;
+  const p = cpu.procs;
+  const l = cpu.cores[OPTS.loadCore].busy - (p.mock ?? 0) - (p.load ?? 0);
+  const out = { [OPTS.loadCore]: Math.max(0, l) };
+  if (hasGateway) out[OPTS.gatewayCore] = Math.max(0, cpu.cores[OPTS.gatewayCore].busy - (p.gateway ?? 0));
+  return out;
+}
+function disturbed(res) {
+  const f = res?.cpu?.foreign;
+  return !!f && Object.values(f).some((v) => v > FOREIGN_LIMIT);
+}
+
+// On a shared machine, wait (at most OPTS.waitIdleSec) for both benchmark cores to be quiet
+// before a measurement starts: 300 ms windows, both cores under FOREIGN_LIMIT busy. Our own
+// processes are idle between measurements, so what is left is foreign load.
+let idleWaitTotalSec = 0;
+async function waitIdle(hasGateway) {
+  if (!PINNING || !(OPTS.waitIdleSec > 0) || idleWaitTotalSec >= OPTS.waitIdleTotalSec) return;
+  const t0 = Date.now();
+  const limit = Math.min(OPTS.waitIdleSec, OPTS.waitIdleTotalSec - idleWaitTotalSec) * 1000;
+  let warned = false;
+  while (Date.now() - t0 < limit) {
+    const a = cpuSnapshot({});
+    await sleep(300);
+    const d = cpuDelta(a, cpuSnapshot({}));
+    const g = hasGateway ? (d.cores[OPTS.gatewayCore]?.busy ?? 0) : 0;
+    const l = d.cores[OPTS.loadCore]?.busy ?? 0;
+    if (g < FOREIGN_LIMIT && l < FOREIGN_LIMIT) break;
+    if (!warned && Date.now() - t0 > 1500) {
+      log(`    (waiting up to ${(limit / 1000).toFixed(0)} s for the cores to be quiet: core${OPTS.gatewayCore} ${pct(g)}, core${OPTS.loadCore} ${pct(l)})`);
+      warned = true;
+    }
+  }
+  idleWaitTotalSec += (Date.now() - t0) / 1000;
+}
+
+// Run one job of bench/load-client.js pinned to the load core. The client prints
+// MEASURE_START when its measured phase begins (after warm-up) and one JSON line at the end;
+// CPU of the gateway, the mock and the cores is sampled over exactly that window.
+async function runLoad(job, pids) {
+  await waitIdle(!!pids.gateway);
+  return new Promise((resolve) => {
+    const [cmd, cargs] = pinned(OPTS.loadCore, [NODE, path.join(BENCH_DIR, 'load-client.js'), JSON.stringify(job)]);
+    const child = track(spawn(cmd, cargs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    let err = '';
+    let snap0 = null;
+    let snap1 = null;
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (!snap0 && out.includes('MEASURE_START\n')) snap0 = cpuSnapshot({ ...pids, load: child.pid });
+      if (snap0 && !snap1 && /\{.*\}\n/.test(out.slice(out.indexOf('MEASURE_START\n')))) snap1 = cpuSnapshot({ ...pids, load: child.pid });
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    child.on('exit', (code) => {
+      const line = out.split('\n').filter((l) => l.startsWith('{')).pop();
+      let res;
+      try {
+        res = JSON.parse(line);
+      } catch {
+        res = { fatal: `load client exited ${code} without a result\n${err}${out}` };
+      }
+      if (snap0 && snap1) {
+        res.cpu = cpuDelta(snap0, snap1);
+        res.cpu.foreign = foreignLoad(res.cpu, !!pids.gateway);
+      }
+      if (err.trim()) res.stderr = err.trim().slice(0, 2000);
+      resolve(res);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets
+
+const MASTER_KEY = `bench-${randomBytes(12).toString('hex')}`;
+var TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'chatgate-bench-')); // var: read by the exit handler
+
+const REQUEST = { model: 'bench-model', messages: [{ role: 'user', content: 'Hello' }] };
+const BODIES = {
+  json: JSON.stringify(REQUEST),
+  stream: JSON.stringify({ ...REQUEST, stream: true, stream_options: { include_usage: true } }),
+};
+const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` };
+
+async function startMock() {
+  const args = [path.join(BENCH_DIR, 'mock-upstream.js'), '--port', '0'];
+  if (OPTS.chunkDelayMs > 0) args.push('--chunk-delay', String(OPTS.chunkDelayMs));
+  return startReadyLine('mock upstream', OPTS.loadCore, args, 'MOCK');
+}
+
+async function startProxy(mockPort) {
+  return startReadyLine(
+    'pass-through proxy',
+    OPTS.gatewayCore,
+    [path.join(BENCH_DIR, 'passthrough-proxy.js'), '--upstream', `http://127.0.0.1:${mockPort}`, '--port', '0'],
+    'PROXY',
+  );
+}
+
+function buildChatgate() {
+  log('building Chatgate (npm run build) ...');
+  const t0 = Date.now();
+  const r = spawnSync('npm', ['run', 'build'], { cwd: OPTS.chatgateRoot, encoding: 'utf8' });
+  log(`  build took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  if (r.status !== 0) {
+    return { ok: false, message: `npm run build failed (exit ${r.status})\n${(r.stdout || '').slice(-3000)}${(r.stderr || '').slice(-2000)}` };
+  }
+  return { ok: true };
+}
+
+async function startChatgate(mockPort) {
+  const entry = path.join(OPTS.chatgateRoot, 'bin', 'chatgate.js');
+  if (!fs.existsSync(path.join(OPTS.chatgateRoot, 'dist', 'cli', 'main.js'))) {
+    throw new Error(`${path.join(OPTS.chatgateRoot, 'dist/cli/main.js')} is missing: Chatgate is not built (npm run build)`);
+  }
+  const dataDir = fs.mkdtempSync(path.join(TMP, 'data-'));
+  const config = path.join(TMP, 'chatgate.yaml');
+  fs.writeFileSync(
+    config,
+    [
+      'log_level: info',
+      'models:',
+      '  - name: bench-model',
+      '    provider: openai-compatible',
+      `    base_url: http://127.0.0.1:${mockPort}/v1`,
+      '    api_key: upstream-key',
+      '',
+    ].join('\n'),
+  );
+  const port = await freePort();
+  const logFile = path.join(TMP, 'chatgate.stdout.log');
+  const errFile = path.join(TMP, 'chatgate.stderr.log');
+  const outFd = fs.openSync(logFile, 'w');
+  const errFd = fs.openSync(errFile, 'w');
+  const [cmd, cargs] = pinned(OPTS.gatewayCore, [
+    NODE,
+    entry,
+    'serve',
+    '--config',
+    config,
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--data-dir',
+    dataDir,
+  ]);
+  const child = track(
+    spawn(cmd, cargs, { cwd: TMP, stdio: ['ignore', outFd, errFd], env: { ...process.env, CHATGATE_MASTER_KEY: MASTER_KEY } }),
+  );
+  fs.closeSync(outFd);
+  fs.closeSync(errFd);
+  let exited = null;
+  child.on('exit', (code, sig) => {
+    exited = sig || code;
+  });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (exited !== null) break;
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: `Bearer ${MASTER_KEY}` } });
+      await r.arrayBuffer();
+      if (r.status === 200) return { child, port, logFile, errFile };
+    } catch {}
+    await sleep(100);
+  }
+  await stopChild(child);
+  throw new Error(
+    `Chatgate did not answer GET /v1/models with 200 within 30 s${exited !== null ? ` (it exited: ${exited})` : ''}\n` +
+      `--- stderr ---\n${tail(errFile)}\n--- stdout ---\n${tail(logFile)}`,
+  );
+}
+
+// One request of each mode, checked by hand, before any load: a broken target fails here with
+// a readable message instead of as a column of errors.
+async function preflight(name, baseUrl, checkAuth) {
+  const notes = [];
+  for (const mode of OPTS.modes) {
+    const r = await fetch(`${baseUrl}/v1/chat/completions`, { method: 'POST', headers: HEADERS, body: BODIES[mode] });
+    const text = await r.text();
+    const ok =
+      r.status === 200 &&
+      (mode === 'json' ? text.includes('"chat.completion"') : text.includes('"chat.completion.chunk"') && text.trimEnd().endsWith('data: [DONE]'));
+    if (!ok) throw new Error(`${name} ${mode} preflight failed: HTTP ${r.status}\n${text.slice(0, 1000)}`);
+  }
+  if (checkAuth) {
+    const r = await fetch(`${baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: BODIES.json,
+    });
+    await r.arrayBuffer();
+    notes.push(`request without key -> HTTP ${r.status}`);
+    if (r.status !== 401 && r.status !== 403) notes.push('WARNING: auth does not seem to be enforced');
+  }
+  return notes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement
+
+async function measureTarget(name, baseUrl, pids) {
+  const url = `${baseUrl}/v1/chat/completions`;
+  const out = { unloaded: {}, loaded: {} };
+  for (const mode of OPTS.modes) {
+    const stream = mode === 'stream';
+    log(`  [${name}] ${mode}: unloaded, 1 connection x ${OPTS.ttfbRequests} sequential requests`);
+    out.unloaded[mode] = await runLoad(
+      {
+        kind: 'ttfb',
+        url,
+        body: BODIES[mode],
+        headers: HEADERS,
+        stream,
+        connections: 1,
+        requests: OPTS.ttfbRequests,
+        warmupRequests: Math.min(500, Math.max(100, Math.round(OPTS.ttfbRequests / 4))),
+      },
+      pids,
+    );
+    out.loaded[mode] = {};
+    for (const c of OPTS.connections) {
+      log(`  [${name}] ${mode}: autocannon ${c} connections, ${OPTS.warmupSec} s warm-up + ${OPTS.durationSec} s`);
+      const ac = await runLoad(
+        { kind: 'autocannon', url, body: BODIES[mode], headers: HEADERS, connections: c, durationSec: OPTS.durationSec, warmupSec: OPTS.warmupSec },
+        pids,
+      );
+      log(`  [${name}] ${mode}: TTFB ${c} connections, ${OPTS.ttfbDurationSec} s`);
+      const tt = await runLoad(
+        {
+          kind: 'ttfb',
+          url,
+          body: BODIES[mode],
+          headers: HEADERS,
+          stream,
+          connections: c,
+          durationSec: OPTS.ttfbDurationSec,
+          warmupSec: Math.min(0.5, OPTS.warmupSec),
+        },
+        pids,
+      );
+      out.loaded[mode][c] = { autocannon: ac, ttfb: tt };
+    }
+  }
+  return out;
+}
+
+function disturbancesOf(res) {
+  const d = [];
+  const add = (where, r) => {
+    if (disturbed(r)) {
+      const f = r.cpu.foreign;
+      d.push(`${where}: other processes used ${Object.entries(f).map(([c, v]) => `core${c} ${(v * 100).toFixed(0)}%`).join(', ')}`);
+    }
+  };
+  for (const [mode, r] of Object.entries(res.unloaded || {})) add(`${mode} unloaded`, r);
+  for (const [mode, byC] of Object.entries(res.loaded || {})) {
+    for (const [c, { autocannon, ttfb }] of Object.entries(byC)) {
+      add(`${mode} c=${c} autocannon`, autocannon);
+      add(`${mode} c=${c} ttfb`, ttfb);
+    }
+  }
+  return d;
+}
+
+function problemsOf(res) {
+  const p = [];
+  const add = (where, r) => {
+    if (!r) return;
+    if (r.fatal) p.push(`${where}: load client failed: ${r.fatal.split('\n')[0]}`);
+    const bad = { non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, mismatches: r.mismatches, badBody: r.badBody };
+    for (const [k, v] of Object.entries(bad)) if (v) p.push(`${where}: ${v} ${k}`);
+    if (r.errorMessages && Object.keys(r.errorMessages).length) p.push(`${where}: errors ${JSON.stringify(r.errorMessages)}`);
+    if (r.statusCodeStats) {
+      const other = Object.keys(r.statusCodeStats).filter((s) => s !== '200');
+      if (other.length) p.push(`${where}: status codes ${JSON.stringify(r.statusCodeStats)}`);
+    }
+    if (r.kind === 'autocannon' && r.requests2xx === 0) p.push(`${where}: no successful request`);
+  };
+  for (const [mode, r] of Object.entries(res.unloaded || {})) add(`${mode} unloaded`, r);
+  for (const [mode, byC] of Object.entries(res.loaded || {})) {
+    for (const [c, { autocannon, ttfb }] of Object.entries(byC)) {
+      add(`${mode} c=${c} autocannon`, autocannon);
+      add(`${mode} c=${c} ttfb`, ttfb);
+    }
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const f1 = (v) => (v == null || Number.isNaN(v) ? '-' : v.toFixed(1));
+const f2 = (v) => (v == null || Number.isNaN(v) ? '-' : v.toFixed(2));
+const f3 = (v) => (v == null || Number.isNaN(v) ? '-' : v.toFixed(3));
+const int = (v) => (v == null || Number.isNaN(v) ? '-' : Math.round(v).toLocaleString('en-US'));
+const pct = (v) => (v == null || Number.isNaN(v) ? '-' : `${(v * 100).toFixed(1)}%`);
+const signed = (v, digits = 3) => (v == null || Number.isNaN(v) ? '-' : `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`);
+
+function table(headers, rows, align) {
+  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const fmt = (r) => r.map((c, i) => ((align?.[i] ?? 'r') === 'l' ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ');
+  return [fmt(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(fmt)].join('\n');
+}
+
+const LABEL = { direct: 'direct', proxy: 'bare proxy', chatgate: 'chatgate' };
+
+function report(results) {
+  const lines = [];
+  const say = (s = '') => lines.push(s);
+  const measured = OPTS.targets.filter((t) => results.targets[t]?.measurements);
+
+  const m = results.machine;
+  say(
+    `Chatgate gateway overhead, ${results.startedAt} - git ${results.git.commit ?? '?'}${results.git.dirty ? ' (dirty)' : ''}, ` +
+      `node ${m.node}, ${m.ncpu} x ${m.cpus}${m.pinning ? '' : ' - NOT PINNED'}`,
+  );
+  for (const t of OPTS.targets) {
+    const e = results.targets[t];
+    if (e?.notes?.length) say(`${LABEL[t]}: ${e.notes.join('; ')}`);
+    if (e?.logLines != null) say(`${LABEL[t]}: ${e.logLines.toLocaleString('en-US')} log lines written during the run (logging on)`);
+  }
+
+  say('');
+  say('== Loaded: autocannon (req/s, latency to last byte) and TTFB client, same connections ==');
+  say(
+    `   gateway on core ${OPTS.gatewayCore}; mock + load generator on core ${OPTS.loadCore}; ` +
+      `${OPTS.durationSec} s measured after ${OPTS.warmupSec} s warm-up; TTFB ${OPTS.ttfbDurationSec} s`,
+  );
+  const rows = [];
+  for (const mode of OPTS.modes) {
+    for (const c of OPTS.connections) {
+      for (const t of measured) {
+        const cell = results.targets[t].measurements.loaded[mode]?.[c];
+        if (!cell) continue;
+        const ac = cell.autocannon;
+        const tt = cell.ttfb;
+        const gwCpu = ac.cpu?.procs?.gateway;
+        const core0 = ac.cpu?.cores?.[OPTS.gatewayCore]?.busy;
+        const core1 = ac.cpu?.cores?.[OPTS.loadCore]?.busy;
+        const bad = (ac.non2xx || 0) + (ac.errors || 0) + (ac.timeouts || 0) + (tt.non2xx || 0) + (tt.errors || 0) + (tt.badBody || 0);
+        rows.push([
+          mode,
+          c,
+          LABEL[t],
+          int(ac.rps),
+          f2(ac.latencyMs?.p50),
+          f2(ac.latencyMs?.p99),
+          f2(tt.ttfbMs?.p50),
+          f2(tt.ttfbMs?.p99),
+          gwCpu == null ? '-' : pct(gwCpu),
+          gwCpu ? int(ac.rps / gwCpu) : '-',
+          pct(core0),
+          pct(core1),
+          disturbed(ac) || disturbed(tt) ? 'YES' : '',
+          bad ? `${bad} !!` : '0',
+        ]);
+      }
+    }
+  }
+  say(
+    table(
+      ['mode', 'conns', 'target', 'req/s', 'p50 ms', 'p99 ms', 'TTFB p50', 'TTFB p99', 'gw CPU', 'req/s/core', `core${OPTS.gatewayCore}`, `core${OPTS.loadCore}`, 'disturbed', 'errors'],
+      rows,
+      ['l', 'r', 'l'],
+    ),
+  );
+  say('   gw CPU: CPU time of the gateway process (all threads) / wall time; req/s/core = req/s / gw CPU,');
+  say('   the rate the gateway would reach with its core saturated (the issue\'s "requests/s on its core").');
+  say(`   core${OPTS.gatewayCore}/core${OPTS.loadCore}: busy share of each core; disturbed: processes outside the benchmark used > ${pct(FOREIGN_LIMIT)} of a core.`);
+
+  say('');
+  say(`== Unloaded: 1 connection, ${OPTS.ttfbRequests} sequential requests (ms) ==`);
+  const urows = [];
+  for (const mode of OPTS.modes) {
+    const d = results.targets.direct?.measurements?.unloaded?.[mode];
+    for (const t of measured) {
+      const u = results.targets[t].measurements.unloaded[mode];
+      if (!u) continue;
+      urows.push([
+        mode,
+        LABEL[t],
+        f3(u.totalMs?.p50),
+        f3(u.totalMs?.p99),
+        f3(u.ttfbMs?.p50),
+        f3(u.ttfbMs?.p99),
+        d && t !== 'direct' ? signed(u.totalMs.p50 - d.totalMs.p50) : '',
+        d && t !== 'direct' ? signed(u.ttfbMs.p50 - d.ttfbMs.p50) : '',
+        disturbed(u) ? 'YES' : '',
+      ]);
+    }
+  }
+  say(table(['mode', 'target', 'p50', 'p99', 'TTFB p50', 'TTFB p99', 'added p50', 'added TTFB p50', 'disturbed'], urows, ['l', 'l']));
+
+  // Ratios
+  const ratios = { loaded: {}, unloaded: {} };
+  say('');
+  say('== Ratios ==');
+  const rrows = [];
+  for (const mode of OPTS.modes) {
+    for (const c of OPTS.connections) {
+      const get = (t) => results.targets[t]?.measurements?.loaded?.[mode]?.[c];
+      const d = get('direct');
+      const p = get('proxy');
+      const g = get('chatgate');
+      const cap = (x) => (x?.autocannon?.cpu?.procs?.gateway ? x.autocannon.rps / x.autocannon.cpu.procs.gateway : null);
+      const r = {
+        proxyVsDirect: d && p ? p.autocannon.rps / d.autocannon.rps : null,
+        chatgateVsDirect: d && g ? g.autocannon.rps / d.autocannon.rps : null,
+        chatgateVsProxy: p && g ? g.autocannon.rps / p.autocannon.rps : null,
+        chatgatePerCoreVsProxyPerCore: cap(p) && cap(g) ? cap(g) / cap(p) : null,
+        chatgateAddedP50Ms: d && g ? g.autocannon.latencyMs.p50 - d.autocannon.latencyMs.p50 : null,
+        proxyAddedP50Ms: d && p ? p.autocannon.latencyMs.p50 - d.autocannon.latencyMs.p50 : null,
+        chatgateAddedTtfbP50Ms: d && g ? g.ttfb.ttfbMs.p50 - d.ttfb.ttfbMs.p50 : null,
+        proxyAddedTtfbP50Ms: d && p ? p.ttfb.ttfbMs.p50 - d.ttfb.ttfbMs.p50 : null,
+      };
+      ratios.loaded[`${mode}@${c}`] = r;
+      rrows.push([
+        mode,
+        c,
+        pct(r.proxyVsDirect),
+        pct(r.chatgateVsDirect),
+        pct(r.chatgateVsProxy),
+        pct(r.chatgatePerCoreVsProxyPerCore),
+        signed(r.proxyAddedP50Ms, 2),
+        signed(r.chatgateAddedP50Ms, 2),
+        signed(r.proxyAddedTtfbP50Ms, 2),
+        signed(r.chatgateAddedTtfbP50Ms, 2),
+      ]);
+    }
+  }
+  say(
+    table(
+      ['mode', 'conns', 'proxy/direct', 'cg/direct', 'cg/proxy', 'cg/proxy per core', 'proxy +p50', 'cg +p50', 'proxy +TTFB', 'cg +TTFB'],
+      rrows,
+      ['l'],
+    ),
+  );
+  say('   req/s ratios; "per core" compares req/s/core; +p50 / +TTFB: added ms at p50 against direct (cg = Chatgate)');
+
+  for (const mode of OPTS.modes) {
+    const d = results.targets.direct?.measurements?.unloaded?.[mode];
+    const p = results.targets.proxy?.measurements?.unloaded?.[mode];
+    const g = results.targets.chatgate?.measurements?.unloaded?.[mode];
+    ratios.unloaded[mode] = {
+      proxyAddedP50Ms: d && p ? p.totalMs.p50 - d.totalMs.p50 : null,
+      chatgateAddedP50Ms: d && g ? g.totalMs.p50 - d.totalMs.p50 : null,
+      proxyAddedTtfbP50Ms: d && p ? p.ttfbMs.p50 - d.ttfbMs.p50 : null,
+      chatgateAddedTtfbP50Ms: d && g ? g.ttfbMs.p50 - d.ttfbMs.p50 : null,
+    };
+  }
+
+  // Targets
+  say('');
+  say('== Targets (Chatgate with auth and logging on) ==');
+  const verdicts = [];
+  const verdict = (name, value, pass, detail) => {
+    verdicts.push({ name, value, pass, detail });
+    const tag = pass == null ? 'n/a ' : pass ? 'PASS' : 'FAIL';
+    say(`  [${tag}] ${name}: ${detail}`);
+  };
+  const cgMeasured = !!results.targets.chatgate?.measurements;
+  if (!cgMeasured) {
+    say('  Chatgate was not measured: no verdict.');
+  } else {
+    const cells = Object.entries(ratios.loaded).filter(([, r]) => r.chatgateVsDirect != null);
+    const worst = cells.reduce((a, b) => (a == null || b[1].chatgateVsDirect < a[1].chatgateVsDirect ? b : a), null);
+    verdict(
+      `throughput >= ${pct(TARGETS.minThroughputRatio)} of direct`,
+      worst ? worst[1].chatgateVsDirect : null,
+      worst ? worst[1].chatgateVsDirect >= TARGETS.minThroughputRatio : null,
+      worst
+        ? `worst cell ${worst[0]}: ${pct(worst[1].chatgateVsDirect)} (` +
+            cells.map(([k, r]) => `${k} ${pct(r.chatgateVsDirect)}`).join(', ') +
+            ')'
+        : 'not measured',
+    );
+    const uj = ratios.unloaded.json?.chatgateAddedP50Ms;
+    verdict(
+      `added latency at p50, unloaded (JSON) < ${TARGETS.maxAddedP50Ms} ms`,
+      uj,
+      uj == null ? null : uj < TARGETS.maxAddedP50Ms,
+      uj == null ? 'not measured' : `${signed(uj)} ms (bare proxy ${signed(ratios.unloaded.json?.proxyAddedP50Ms)} ms)`,
+    );
+    const us = ratios.unloaded.stream?.chatgateAddedTtfbP50Ms;
+    verdict(
+      `added time to a stream's first byte, unloaded < ${TARGETS.maxAddedStreamTtfbMs} ms`,
+      us,
+      us == null ? null : us < TARGETS.maxAddedStreamTtfbMs,
+      us == null ? 'not measured' : `${signed(us)} ms (bare proxy ${signed(ratios.unloaded.stream?.proxyAddedTtfbP50Ms)} ms)`,
+    );
+  }
+  say('');
+  say(
+    `  Reference (issue, same machine): a well-known TS gateway kept ${pct(REFERENCE.wellKnownTsGateway.throughputRatio)} of direct ` +
+      `(~${REFERENCE.wellKnownTsGateway.rpsOnItsCore} req/s on its core), +${REFERENCE.wellKnownTsGateway.addedP50Ms} ms unloaded, ` +
+      `${REFERENCE.wellKnownTsGateway.streamTtfbMs} ms to a stream's first byte; a bare Node pass-through proxy ` +
+      `~${REFERENCE.bareNodeProxy.rpsOnItsCore.toLocaleString('en-US')} req/s, +${REFERENCE.bareNodeProxy.addedP50Ms} ms.`,
+  );
+  say(
+    `  So the reference gateway kept ${pct(REFERENCE.wellKnownTsGateway.rpsOnItsCore / REFERENCE.bareNodeProxy.rpsOnItsCore)} of the bare proxy's rate ` +
+      `per core: compare with "cg/proxy per core" above.`,
+  );
+  return { text: lines.join('\n'), ratios, verdicts };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main() {
+  const started = new Date();
+  if (!PINNING) {
+    log(`!! WARNING: ${HAVE_TASKSET ? `only ${NCPU} CPU` : 'taskset not found'}: processes are NOT pinned; figures are not comparable.`);
+  }
+  log(
+    `gateway-overhead: targets ${OPTS.targets.join(',')}, modes ${OPTS.modes.join(',')}, connections ${OPTS.connections.join(',')}, ` +
+      `${OPTS.warmupSec}+${OPTS.durationSec} s per autocannon run${OPTS.quick ? ' (quick)' : ''}`,
+  );
+
+  const results = {
+    benchmark: 'gateway-overhead',
+    startedAt: started.toISOString(),
+    options: OPTS,
+    machine: {
+      cpus: os.cpus().map((c) => c.model)[0],
+      ncpu: NCPU,
+      pinning: PINNING,
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+      loadavg: os.loadavg(),
+    },
+    git: (() => {
+      const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+      const d = spawnSync('git', ['status', '--porcelain'], { cwd: ROOT, encoding: 'utf8' });
+      return { commit: r.stdout?.trim() || null, dirty: !!d.stdout?.trim() };
+    })(),
+    targetsSpec: TARGETS,
+    reference: REFERENCE,
+    targets: {},
+  };
+
+  // Is the machine quiet? One second of per-core busy time before anything starts.
+  {
+    const a = cpuSnapshot({});
+    await sleep(1000);
+    const d = cpuDelta(a, cpuSnapshot({}));
+    results.machine.idleCheck = d.cores;
+    const busy = Object.entries(d.cores).map(([c, v]) => `core${c} ${pct(v.busy)}`).join(', ');
+    const loud = Object.values(d.cores).some((v) => v.busy > FOREIGN_LIMIT);
+    log(`${loud ? '!! WARNING: the machine is busy before the run' : 'machine before the run'}: ${busy}`);
+  }
+
+  let buildProblem = null;
+  if (OPTS.targets.includes('chatgate') && OPTS.build) {
+    const b = buildChatgate();
+    if (!b.ok) buildProblem = b.message;
+  }
+
+  const mock = await startMock();
+  log(`mock upstream on 127.0.0.1:${mock.port} (core ${OPTS.loadCore})`);
+  const mockPid = mock.child.pid;
+
+  for (const t of OPTS.targets) {
+    const entry = (results.targets[t] = { problems: [] });
+    let proc = null;
+    try {
+      let baseUrl;
+      if (t === 'direct') {
+        baseUrl = `http://127.0.0.1:${mock.port}`;
+      } else if (t === 'proxy') {
+        proc = await startProxy(mock.port);
+        baseUrl = `http://127.0.0.1:${proc.port}`;
+      } else {
+        if (buildProblem) throw new Error(buildProblem);
+        proc = await startChatgate(mock.port);
+        baseUrl = `http://127.0.0.1:${proc.port}`;
+      }
+      log(`${LABEL[t]}: ${baseUrl}${proc ? ` (core ${OPTS.gatewayCore}, pid ${proc.child.pid})` : ''}`);
+      entry.notes = await preflight(LABEL[t], baseUrl, t === 'chatgate');
+      for (const n of entry.notes) log(`  ${n}`);
+      const logLines0 = proc?.logFile ? countLines(proc.logFile) + countLines(proc.errFile) : null;
+      entry.measurements = await measureTarget(LABEL[t], baseUrl, { gateway: proc?.child.pid ?? null, mock: mockPid });
+      if (proc?.logFile) {
+        entry.logLines = countLines(proc.logFile) + countLines(proc.errFile) - logLines0;
+        log(`  chatgate wrote ${entry.logLines.toLocaleString('en-US')} log lines during the run`);
+        if (entry.logLines === 0) log('  !! WARNING: Chatgate logged nothing: is per-request logging on?');
+      }
+      entry.problems = problemsOf(entry.measurements);
+      entry.disturbances = disturbancesOf(entry.measurements);
+    } catch (err) {
+      entry.error = err instanceof Error ? err.message : String(err);
+      log(`\n!! ${LABEL[t]} could not be measured:\n${entry.error}\n`);
+    } finally {
+      if (proc) await stopChild(proc.child);
+    }
+  }
+  await stopChild(mock.child);
+
+  const rep = report(results);
+  results.ratios = rep.ratios;
+  results.verdicts = rep.verdicts;
+  results.finishedAt = new Date().toISOString();
+  results.idleWaitSec = idleWaitTotalSec;
+  console.log(rep.text);
+
+  const problems = Object.entries(results.targets).flatMap(([t, e]) => [
+    ...(e.error ? [`${LABEL[t]}: NOT MEASURED: ${e.error.split('\n')[0]}`] : []),
+    ...e.problems.map((p) => `${LABEL[t]}: ${p}`),
+  ]);
+  results.problems = problems;
+  console.log('');
+  if (problems.length) {
+    console.log('!'.repeat(78));
+    console.log('!! THIS RUN HAD ERRORS OR MISSING TARGETS: its figures are not valid as they stand');
+    for (const p of problems) console.log(`!!   ${p}`);
+    console.log('!'.repeat(78));
+  } else {
+    console.log('All requests answered 200 with a complete body (no non-2xx, errors, timeouts).');
+  }
+
+  const disturbances = Object.entries(results.targets).flatMap(([t, e]) => (e.disturbances || []).map((d) => `${LABEL[t]}: ${d}`));
+  results.disturbances = disturbances;
+  if (disturbances.length) {
+    console.log('');
+    console.log(`!! The machine was not quiet: other processes used > ${pct(FOREIGN_LIMIT)} of a benchmark core during`);
+    console.log(`!! ${disturbances.length} measurement(s); those figures are disturbed (rerun on an idle machine):`);
+    for (const d of disturbances.slice(0, 12)) console.log(`!!   ${d}`);
+    if (disturbances.length > 12) console.log(`!!   ... and ${disturbances.length - 12} more (see the JSON)`);
+  }
+
+  const outFile =
+    OPTS.out || path.join(BENCH_DIR, 'results', `gateway-overhead-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
+  fs.writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+  if (idleWaitTotalSec > 5) console.log(`(waited ${idleWaitTotalSec.toFixed(0)} s in all for other processes to leave the cores)`);
+  console.log(`results: ${path.relative(process.cwd(), outFile)}`);
+
+  if (!OPTS.keepTmp) fs.rmSync(TMP, { recursive: true, force: true });
+  else console.log(`temp dir kept: ${TMP}`);
+  return problems.length ? 1 : 0;
+}
+
+function countLines(file) {
+  try {
+    const buf = fs.readFileSync(file);
+    let n = 0;
+    for (let i = 0; i < buf.length; i++) if (buf[i] === 10) n++;
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err);
+    killAll();
+    process.exitCode = 2;
+  },
+);
