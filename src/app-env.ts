@@ -13,8 +13,19 @@ export interface AppVariables {
   usage: Usage;
   /** The error code of a failed request, for the request log. */
   errorCode: string;
+  /** Headers set for every response of this request (see middleware/response-headers.ts). */
+  responseHeaders: Record<string, string>;
+  /** The response was written straight to Node's socket (a stream), not returned to Hono. */
+  writtenDirectly: boolean;
+}
+
+/** What @hono/node-server passes as `context.env`. */
+export interface NodeBindings {
+  incoming?: import('node:http').IncomingMessage;
+  outgoing?: import('node:http').ServerResponse;
 }
 
 export interface AppEnv {
   Variables: AppVariables;
+  Bindings: NodeBindings;
 }

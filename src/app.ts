@@ -2,28 +2,27 @@
  * createApp(dependencies): the HTTP application. No side effects at import; everything it
  * uses is passed in, so tests build an app and call `app.request()` without a network.
  *
- * Pipeline: request context (id, OpenAI headers) → access log → CORS → body limit →
- * auth → request recording → route (validate, resolve model, provider, render).
+ * Pipeline: request context (id, OpenAI headers) → access log → CORS → auth → request
+ * recording → route (read the body within the size limit, validate, resolve the model,
+ * call the provider, render).
  */
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import { cors } from 'hono/cors';
 import type { AppEnv } from './app-env.js';
 import type { ApiDependencies } from './api/api-dependencies.js';
 import { chatCompletionsHandler } from './api/chat-completions.js';
 import { completionsHandler } from './api/completions.js';
 import { modelsRoutes } from './api/models.js';
 import type { KeyAuthenticator } from './auth/key-authenticator.js';
-import { methodNotAllowed, requestTooLarge, unknownRoute } from './errors/gateway-error.js';
+import { methodNotAllowed, unknownRoute } from './errors/gateway-error.js';
 import { createErrorHandler, errorResponse } from './errors/render-error.js';
 import { accessLog } from './middleware/access-log.js';
 import { authenticate } from './middleware/authenticate.js';
+import { cors } from './middleware/cors.js';
 import { recordRequests } from './middleware/record-requests.js';
 import { requestContext } from './middleware/request-context.js';
 
 export interface AppDependencies extends ApiDependencies {
   authenticator: KeyAuthenticator;
-  maxBodyBytes: number;
   corsOrigins: string[];
 }
 
@@ -45,13 +44,12 @@ export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
   app.use('*', requestContext());
   app.use('*', accessLog(dependencies.logger));
   if (dependencies.corsOrigins.length > 0) {
-    app.use('*', cors({ origin: dependencies.corsOrigins.includes('*') ? '*' : dependencies.corsOrigins, exposeHeaders: ['x-request-id', 'openai-processing-ms', 'x-chatgate-error-source'], maxAge: 600 }));
+    app.use('*', cors(dependencies.corsOrigins));
   }
 
   app.get('/health', (context) => context.json({ status: 'ok' }));
 
   const v1 = new Hono<AppEnv>();
-  v1.use('*', bodyLimit({ maxSize: dependencies.maxBodyBytes, onError: () => { throw requestTooLarge(dependencies.maxBodyBytes); } }));
   v1.use('*', authenticate(dependencies.authenticator));
   v1.use('*', recordRequests(dependencies.recorder));
   v1.route('/models', modelsRoutes(dependencies.models));

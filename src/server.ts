@@ -6,7 +6,8 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from './logging/create-logger.js';
 import { createApp } from './app.js';
 import { createMasterKeyAuthenticator } from './auth/key-authenticator.js';
 import { resolveMasterKey, type MasterKey } from './auth/master-key.js';
@@ -81,7 +82,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const dataDirectory = resolve(workingDirectory, options.dataDirectory ?? environment.CHATGATE_DATA_DIR ?? config.data_dir ?? '.chatgate');
   mkdirSync(dataDirectory, { recursive: true, mode: 0o700 });
 
-  const logger = pino({ level: config.log_level, base: undefined }, pino.destination({ dest: 1, sync: false }));
+  const appLogger = createLogger(config.log_level);
+  const logger = appLogger.logger;
   const masterKey = resolveMasterKey(dataDirectory, environment);
 
   const store: Store = openSqliteStore(join(dataDirectory, 'chatgate.db'));
@@ -143,7 +145,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       await store.close();
       const providers = new Set(models.list().map((model) => model.provider));
       await Promise.all([...providers].map((provider) => provider.close?.()));
-      logger.flush();
+      appLogger.close();
     })());
 
   return { url, port: address.port, config, masterKey, logger, close };

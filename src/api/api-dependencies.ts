@@ -18,6 +18,8 @@ export interface ApiDependencies {
   tokenCounters: TokenCounters;
   recorder: RequestRecorder;
   logger: Logger;
+  /** Largest accepted request body, in bytes (413 beyond). */
+  maxBodyBytes: number;
 }
 
 export type { Usage };

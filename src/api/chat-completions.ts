@@ -34,7 +34,7 @@ export function toChatCompletion(result: ChatResult, modelName: string): ChatCom
 
 export function chatCompletionsHandler(dependencies: ApiDependencies) {
   return async (context: Context<AppEnv>): Promise<Response> => {
-    const request: ChatCompletionRequest = parseWith(chatCompletionRequest, await readJsonBody(context));
+    const request: ChatCompletionRequest = parseWith(chatCompletionRequest, await readJsonBody(context, dependencies.maxBodyBytes));
     const model = dependencies.models.resolve(request.model);
     context.set('modelName', model.config.name);
     checkChatRequest(request, model);

@@ -44,7 +44,7 @@ function checkCompletionRequest(request: CompletionRequest): void {
 
 export function completionsHandler(dependencies: ApiDependencies) {
   return async (context: Context<AppEnv>): Promise<Response> => {
-    const request = parseWith(completionRequest, await readJsonBody(context));
+    const request = parseWith(completionRequest, await readJsonBody(context, dependencies.maxBodyBytes));
     const model = dependencies.models.resolve(request.model);
     context.set('modelName', model.config.name);
     checkCompletionRequest(request);

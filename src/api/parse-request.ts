@@ -5,7 +5,7 @@
  */
 import type { Context } from 'hono';
 import type { z } from 'zod';
-import { GatewayError, invalidRequest, missingParameter } from '../errors/gateway-error.js';
+import { GatewayError, invalidRequest, missingParameter, requestTooLarge } from '../errors/gateway-error.js';
 
 export function formatParam(path: ReadonlyArray<PropertyKey>): string {
   let text = '';
@@ -78,9 +78,39 @@ export function parseWith<Schema extends z.ZodType>(schema: Schema, body: unknow
   throw issueToError(result.error.issues[0]!);
 }
 
+/**
+ * Reads the body as text within the size limit. With a `content-length` header (what the
+ * SDKs send) the limit is checked before reading and the body is read through
+ * @hono/node-server's direct fast path; a chunked body is counted as it streams in.
+ */
+export async function readBodyText(context: Context, maxBytes: number): Promise<string> {
+  const declared = context.req.header('content-length');
+  if (declared !== undefined && context.req.header('transfer-encoding') === undefined) {
+    if (Number(declared) > maxBytes) throw requestTooLarge(maxBytes);
+    return context.req.text();
+  }
+  const body = context.req.raw.body;
+  if (!body) return '';
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let size = 0;
+  let text = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw requestTooLarge(maxBytes);
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+  return text + decoder.decode();
+}
+
 /** Reads the body as JSON; a body that is not JSON is a 400, not a 500. */
-export async function readJsonBody(context: Context): Promise<unknown> {
-  const text = await context.req.text();
+export async function readJsonBody(context: Context, maxBytes: number): Promise<unknown> {
+  const text = await readBodyText(context, maxBytes);
   if (text.length === 0) throw invalidRequest('The request body is empty: send a JSON object.');
   try {
     return JSON.parse(text);

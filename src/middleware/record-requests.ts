@@ -7,6 +7,7 @@ import { completedRequest } from '../api/request-recording.js';
 export function recordRequests(recorder: RequestRecorder): MiddlewareHandler<AppEnv> {
   return async (context, next) => {
     await next();
+    if (context.get('writtenDirectly')) return;
     const response = context.res;
     if (response.headers.get('content-type')?.startsWith('text/event-stream')) return;
     const errorCode = response.status >= 400 ? (context.get('errorCode') ?? String(response.status)) : null;

@@ -105,6 +105,9 @@ describe('chat completions', () => {
       body: JSON.stringify({ model: 'gpt-4-turbo', messages: [{ role: 'user', content: 'one two' }], stream: true }),
     });
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(response.headers.get('x-request-id')).toMatch(/^req_/);
+    expect(response.headers.get('openai-version')).toBe('2020-10-01');
+    expect(Number(response.headers.get('openai-processing-ms'))).toBeGreaterThanOrEqual(0);
     const body = await response.text();
     const events = body.split('\n\n').filter(Boolean);
     expect(events.at(-1)).toBe('data: [DONE]');
