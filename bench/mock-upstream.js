@@ -12,15 +12,8 @@
 // the process prints one line `MOCK_READY port=<port>` on stdout.
 
 import http from 'node:http';
+import { flag } from './flags.js';
 
-function flag(name, envName, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i !== -1 && i + 1 < process.argv.length) return process.argv[i + 1];
-  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
-  if (eq) return eq.slice(name.length + 3);
-  if (process.env[envName] !== undefined && process.env[envName] !== '') return process.env[envName];
-  return fallback;
-}
 
 const port = Number(flag('port', 'MOCK_PORT', '0'));
 const host = flag('host', 'MOCK_HOST', '127.0.0.1');

@@ -12,16 +12,9 @@
 // listening.
 
 import http from 'node:http';
+import { flag } from './flags.js';
 import { Pool } from 'undici';
 
-function flag(name, envName, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i !== -1 && i + 1 < process.argv.length) return process.argv[i + 1];
-  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
-  if (eq) return eq.slice(name.length + 3);
-  if (process.env[envName] !== undefined && process.env[envName] !== '') return process.env[envName];
-  return fallback;
-}
 
 const upstream = flag('upstream', 'PROXY_UPSTREAM', '');
 const port = Number(flag('port', 'PROXY_PORT', '0'));
