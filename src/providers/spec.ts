@@ -60,6 +60,11 @@ export interface CompletionResult extends ResultMetadata {
 /** One piece of a streamed answer. `choice` is the choice index (0 unless n > 1). */
 export type StreamPart =
   | ({ type: 'metadata' } & ResultMetadata)
+  /**
+   * The assistant's turn opened before any content (an upstream's role-only delta): lets the
+   * client see the stream start before the first token. `content` is the opening's value.
+   */
+  | { type: 'role'; choice: number; content: '' | null }
   | { type: 'text-delta'; choice: number; text: string; logprobs?: ChatLogprobs | CompletionLogprobs | null }
   | { type: 'refusal-delta'; choice: number; text: string }
   | {

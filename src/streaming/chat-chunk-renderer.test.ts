@@ -60,3 +60,18 @@ describe('ChatChunkRenderer', () => {
     expect(finishes.map((chunk) => chunk.choices[0].index)).toEqual([0, 1]);
   });
 });
+
+describe('ChatChunkRenderer role openings', () => {
+  it('opens a choice on a role part once, with the upstream content value', () => {
+    const renderer = new ChatChunkRenderer(identity(), false);
+    const text =
+      renderer.render({ type: 'role', choice: 0, content: null }) +
+      renderer.render({ type: 'tool-call-delta', choice: 0, index: 0, id: 'call_a', name: 'f', argumentsDelta: '{}' }) +
+      renderer.render({ type: 'role', choice: 0, content: '' });
+    const deltas = events(text).map((chunk) => chunk.choices[0].delta);
+    expect(deltas).toEqual([
+      { role: 'assistant', content: null },
+      { tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+    ]);
+  });
+});

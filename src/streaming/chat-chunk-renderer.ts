@@ -47,6 +47,8 @@ export class ChatChunkRenderer {
         if (part.serviceTier !== undefined) this.#identity.serviceTier = part.serviceTier;
         this.#refreshPrefix();
         return '';
+      case 'role':
+        return this.#open(part.choice, part.content === null ? { role: 'assistant', content: null } : { role: 'assistant', content: '', refusal: null });
       case 'text-delta': {
         if (part.text.length === 0 && !part.logprobs) return '';
         const opening = this.#open(part.choice, { role: 'assistant', content: '', refusal: null });

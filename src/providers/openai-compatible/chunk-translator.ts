@@ -16,6 +16,8 @@ import type { UpstreamChatChunk, UpstreamCompletionChunk } from './upstream-type
 export type StreamKind = 'chat' | 'completion';
 
 interface ChoiceState {
+  /** The choice's opening (role) went out. */
+  opened: boolean;
   finished: boolean;
   functionCallStarted: boolean;
   /** Tool-call positions whose first fragment went out. */
@@ -75,6 +77,13 @@ export class ChunkTranslator {
       const delta = choice.delta;
       if (delta !== undefined && delta !== null) {
         const content = delta.content;
+        // A role-only opening goes out at once, so the client's first byte does not wait for
+        // the first token (which may come in a later network read).
+        if (delta.role === 'assistant' && !state.opened && (content === '' || content === null || content === undefined) && !delta.tool_calls && !delta.function_call && !delta.refusal) {
+          state.opened = true;
+          parts.push({ type: 'role', choice: index, content: content === null ? null : '' });
+        }
+        if (!state.opened && (typeof content === 'string' || delta.tool_calls || delta.function_call || delta.refusal)) state.opened = true;
         if (typeof content === 'string' && content !== '') {
           const logprobs = choice.logprobs;
           parts.push(
@@ -154,7 +163,7 @@ export class ChunkTranslator {
   private choiceState(index: number): ChoiceState {
     let state = this.choices[index];
     if (state === undefined) {
-      state = { finished: false, functionCallStarted: false, startedToolCalls: undefined };
+      state = { opened: false, finished: false, functionCallStarted: false, startedToolCalls: undefined };
       this.choices[index] = state;
       this.openChoices++;
     }

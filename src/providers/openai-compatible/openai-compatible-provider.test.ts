@@ -198,10 +198,11 @@ describe('openai-compatible provider: whole answers', () => {
 });
 
 describe('openai-compatible provider: streams', () => {
-  it('streams chat text as metadata, text deltas, finish and usage', async () => {
+  it('streams chat text as metadata, the role opening, text deltas, finish and usage', async () => {
     const parts = await collect(provider.streamChat(chatRequest({ stream: true }), call()));
     expect(parts).toEqual([
       { type: 'metadata', id: 'chatcmpl-fake-1', created: fakeCreated, systemFingerprint: 'fp_fake', serviceTier: 'default' },
+      { type: 'role', choice: 0, content: '' },
       { type: 'text-delta', choice: 0, text: 'Hello' },
       { type: 'text-delta', choice: 0, text: ' from' },
       { type: 'text-delta', choice: 0, text: ' the' },
@@ -321,6 +322,7 @@ describe('openai-compatible provider: streams', () => {
     const parts = await collect(provider.streamChat(chatRequest({ stream: true }), call()));
     expect(parts).toEqual([
       { type: 'metadata', id: 'chatcmpl-raw', created: 1, systemFingerprint: undefined, serviceTier: undefined },
+      { type: 'role', choice: 0, content: '' },
       { type: 'text-delta', choice: 0, text: 'héllo wörld ✓' },
       { type: 'finish', choice: 0, reason: 'stop' },
     ]);
@@ -575,6 +577,7 @@ describe('openai-compatible provider: aborts', () => {
     const controller = new AbortController();
     const iterator = provider.streamChat(chatRequest({ stream: true }), call({ signal: controller.signal }))[Symbol.asyncIterator]();
     expect((await iterator.next()).value).toMatchObject({ type: 'metadata' });
+    expect((await iterator.next()).value).toMatchObject({ type: 'role' });
     controller.abort();
     await expect(iterator.next()).rejects.toMatchObject({ status: 499 });
     await upstream.waitForClientAborts(1);
@@ -594,6 +597,7 @@ describe('openai-compatible provider: aborts', () => {
     upstream.enqueue({ kind: 'hang', afterChunks: 2 });
     const iterator = provider.streamChat(chatRequest({ stream: true }), call())[Symbol.asyncIterator]();
     await iterator.next(); // metadata
+    await iterator.next(); // role
     await iterator.next(); // Hello
     const waiting = iterator.next();
     await new Promise((resolve) => setTimeout(resolve, 20));

@@ -13,7 +13,7 @@ function parse(text: string, kind: 'chat' | 'completion' = 'chat'): { parts: Str
 }
 
 describe('SseChunkParser', () => {
-  it('ignores role-only and empty deltas, and stops at [DONE]', () => {
+  it('opens the choice on a role-only delta, ignores empty deltas, and stops at [DONE]', () => {
     const { parts, parser } = parse(
       chatEvent([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]) +
         chatEvent([{ index: 0, delta: { content: 'Hi' }, finish_reason: null }]) +
@@ -25,6 +25,7 @@ describe('SseChunkParser', () => {
     expect(parser.done).toBe(true);
     expect(parts).toEqual([
       { type: 'metadata', id: 'chatcmpl-1', created: 5, systemFingerprint: undefined, serviceTier: undefined },
+      { type: 'role', choice: 0, content: '' },
       { type: 'text-delta', choice: 0, text: 'Hi' },
       { type: 'finish', choice: 0, reason: 'stop' },
     ]);
