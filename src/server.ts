@@ -15,6 +15,7 @@ import { loadConfig } from './config/load-config.js';
 import type { Config, ModelConfig } from './config/schema.js';
 import { ModelRegistry } from './gateway/model-registry.js';
 import { createMockProvider } from './providers/mock/mock-provider.js';
+import { createLlamaCppProvider } from './providers/llama-cpp/llama-cpp-provider.js';
 import { createOpenAiCompatibleProvider } from './providers/openai-compatible/openai-compatible-provider.js';
 import type { Provider } from './providers/spec.js';
 import { RequestLogWriter } from './storage/request-log-writer.js';
@@ -46,12 +47,15 @@ export interface RunningServer {
 function createProviders(config: Config, tokenCounters: TokenCounters): (model: ModelConfig) => Provider {
   let mock: Provider | undefined;
   let openAiCompatible: Provider | undefined;
+  let llamaCpp: Provider | undefined;
   return (model) => {
     switch (model.provider) {
       case 'mock':
         return (mock ??= createMockProvider({ tokenCounters }));
       case 'openai-compatible':
         return (openAiCompatible ??= createOpenAiCompatibleProvider());
+      case 'llama-cpp':
+        return (llamaCpp ??= createLlamaCppProvider({ models: config.models }));
     }
   };
 }

@@ -45,11 +45,37 @@ export const mockModel = z
   })
   .strict();
 
-export const modelConfig = z.discriminatedUnion('provider', [openAiCompatibleModel, mockModel]);
+export const llamaCppModel = z
+  .object({
+    ...modelCommon,
+    provider: z.literal('llama-cpp'),
+    /** Local models take no images. */
+    vision: z.boolean().default(false),
+    /** Path of the GGUF model file (relative paths resolve against the working directory). */
+    path: z.string().min(1),
+    /** Context size in tokens, shared by the parallel sequences; default: the model's training context, capped. */
+    context_size: positiveInt.optional(),
+    /** How many requests the model serves at once (context sequences). */
+    parallel: positiveInt.default(4),
+    /** CPU threads for generation; default: os.availableParallelism(). */
+    threads: positiveInt.optional(),
+    /** Layers offloaded to the GPU: 'auto' or a count (0: CPU only). */
+    gpu_layers: z.union([z.literal('auto'), z.number().int().min(0)]).default('auto'),
+    /** Load the model at start-up instead of on the first request. */
+    preload: z.boolean().default(false),
+    /** Unload the model after this many idle seconds (0: never). */
+    idle_unload_seconds: z.number().int().min(0).default(300),
+    /** Jinja chat template used when the model file has none. */
+    chat_template: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const modelConfig = z.discriminatedUnion('provider', [openAiCompatibleModel, mockModel, llamaCppModel]);
 
 export type ModelConfig = z.infer<typeof modelConfig>;
 export type OpenAiCompatibleModelConfig = z.infer<typeof openAiCompatibleModel>;
 export type MockModelConfig = z.infer<typeof mockModel>;
+export type LlamaCppModelConfig = z.infer<typeof llamaCppModel>;
 
 export const serverConfig = z
   .object({
