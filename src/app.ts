@@ -11,6 +11,7 @@ import type { AppEnv } from './app-env.js';
 import type { ApiDependencies } from './api/api-dependencies.js';
 import { chatCompletionsHandler } from './api/chat-completions.js';
 import { completionsHandler } from './api/completions.js';
+import { embeddingsHandler } from './api/embeddings.js';
 import { modelsRoutes } from './api/models.js';
 import type { KeyAuthenticator } from './auth/key-authenticator.js';
 import { methodNotAllowed, unknownRoute } from './errors/gateway-error.js';
@@ -29,6 +30,7 @@ export interface AppDependencies extends ApiDependencies {
 const KNOWN_PATHS = new Map<string, string[]>([
   ['/v1/chat/completions', ['POST']],
   ['/v1/completions', ['POST']],
+  ['/v1/embeddings', ['POST']],
   ['/v1/models', ['GET']],
 ]);
 
@@ -55,6 +57,7 @@ export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
   v1.route('/models', modelsRoutes(dependencies.models));
   v1.post('/chat/completions', chatCompletionsHandler(dependencies));
   v1.post('/completions', completionsHandler(dependencies));
+  v1.post('/embeddings', embeddingsHandler(dependencies));
   app.route('/v1', v1);
   return app;
 }

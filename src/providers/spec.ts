@@ -10,6 +10,7 @@
  */
 import type { ChatCompletionRequest } from '../openai/chat-completion-request.js';
 import type { CompletionRequest } from '../openai/completion-request.js';
+import type { EmbeddingRequest, EmbeddingUsage } from '../openai/embedding-request.js';
 import type {
   AssistantMessage,
   ChatFinishReason,
@@ -57,6 +58,17 @@ export interface CompletionResult extends ResultMetadata {
   usage: Usage;
 }
 
+/**
+ * The answer to an embedding request: one vector per input, in the order of the inputs
+ * (`embeddingInputs(request.input)`). Float32, as OpenAI's embeddings are; the API layer
+ * applies `dimensions` (truncating longer vectors and re-normalizing them) and
+ * `encoding_format`, so a provider returns plain vectors whatever the client asked.
+ */
+export interface EmbeddingResult {
+  embeddings: Float32Array[];
+  usage: EmbeddingUsage;
+}
+
 /** One piece of a streamed answer. `choice` is the choice index (0 unless n > 1). */
 export type StreamPart =
   | ({ type: 'metadata' } & ResultMetadata)
@@ -94,6 +106,12 @@ export interface Provider {
   streamChat(request: ChatCompletionRequest, call: ProviderCall): AsyncIterable<StreamPart>;
   complete(request: CompletionRequest, call: ProviderCall): Promise<CompletionResult>;
   streamComplete(request: CompletionRequest, call: ProviderCall): AsyncIterable<StreamPart>;
+  /**
+   * Embeddings (`POST /v1/embeddings`). Optional: a model whose provider has none is refused
+   * with a 400 (param `model`). Vectors should be unit length; they may be longer than
+   * `request.dimensions` (the API layer truncates) but not shorter.
+   */
+  embed?(request: EmbeddingRequest, call: ProviderCall): Promise<EmbeddingResult>;
   /** Releases pooled connections, loaded models, … */
   close?(): Promise<void>;
 }

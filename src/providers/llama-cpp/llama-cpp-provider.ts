@@ -2,7 +2,8 @@
  * The `llama-cpp` provider: runs GGUF models in-process with node-llama-cpp (CPU, or GPU
  * when available). One provider serves every llama-cpp model of the config; each model is
  * loaded on first use (see loaded-models.ts). Text chat and legacy completions, streamed or
- * not; tools, structured output, logprobs and images are refused with a 400 for now.
+ * not, and embeddings (embeddings.ts); tools, structured output, logprobs and images are
+ * refused with a 400 for now.
  *
  * n > 1 runs the choices one after another on the same sequence.
  */
@@ -13,6 +14,7 @@ import type { CompletionRequest } from '../../openai/completion-request.js';
 import type { Usage } from '../../openai/responses.js';
 import type { ChatResult, CompletionResult, Provider, ProviderCall, StreamPart } from '../spec.js';
 import { checkChatSupported, toChatHistory } from './chat-history.js';
+import { embedWithLlama } from './embeddings.js';
 import { generateChat, generateCompletion, type GenerateOptions, type Generated } from './generate.js';
 import { samplingOptions } from './generation-options.js';
 import { LoadedModels, type SequenceLease } from './loaded-models.js';
@@ -180,6 +182,16 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions = {}): L
       yield* streamGenerations(call, request.n ?? 1, (lease, index, onText, signal) =>
         generateCompletion(lease, prompt, { ...generateOptions(call, request, index, maxTokens, 'max_tokens', signal), onText }),
       );
+    },
+
+    async embed(request, call) {
+      call.signal.throwIfAborted();
+      const lease = await models.acquireEmbedding(llamaConfig(call));
+      try {
+        return await embedWithLlama(request, lease.loaded.model, lease.embedding, lease.loaded.contextSize, call.signal);
+      } finally {
+        lease.release();
+      }
     },
 
     close: () => models.close(),

@@ -2,12 +2,14 @@
  * Loads llama-cpp models on first use (or at start-up with `preload`), keeps one model and
  * one context with `parallel` sequences per configured model, lends the sequences to
  * requests (FIFO queue when all are busy) and unloads a model after `idle_unload_seconds`
- * without requests. Load failures become a clear 503 and are retried by the next request.
+ * without requests. Embeddings use a second, embedding-only context per model, created on
+ * the first embedding request (`acquireEmbedding`); node-llama-cpp evaluates one input at a
+ * time on it, so concurrent embedding requests of a model are serialized. Load failures become a clear 503 and are retried by the next request.
  */
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import type { ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel } from 'node-llama-cpp';
+import type { ChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel } from 'node-llama-cpp';
 import type { LlamaCppModelConfig } from '../../config/schema.js';
 import { modelLoadFailed, shortReason } from './model-load-error.js';
 import { importNodeLlamaCpp, type NodeLlamaCpp } from './node-llama-cpp-module.js';
@@ -27,6 +29,15 @@ export interface LoadedModel {
   chatWrapper: ChatWrapper;
   /** Tokens one sequence holds (prompt + completion). */
   contextSize: number;
+  /** The embedding context, created on the first embedding request. */
+  embedding?: Promise<LlamaEmbeddingContext>;
+}
+
+export interface EmbeddingLease {
+  loaded: LoadedModel;
+  embedding: LlamaEmbeddingContext;
+  /** Lets the model unload when idle. Call exactly once, in `finally`. */
+  release(): void;
 }
 
 export interface SequenceLease {
@@ -115,14 +126,15 @@ export class LoadedModels {
         !hasTemplate && config.chat_template !== undefined
           ? new lib.JinjaTemplateChatWrapper({ template: config.chat_template })
           : lib.resolveChatWrapper(model);
-      return {
+      const loaded: LoadedModel & { pool: SequencePool<LlamaContextSequence> } = {
         lib,
         model,
         context,
         chatWrapper,
         contextSize: context.contextSize,
         pool: new SequencePool(sequences, MAX_WAITING_PER_MODEL, config.name),
-      } as const;
+      };
+      return loaded;
     } catch (error) {
       await model.dispose().catch(() => {});
       throw modelLoadFailed(config.name, path, `cannot create a context (${shortReason(error)})`);
@@ -158,6 +170,36 @@ export class LoadedModels {
     }
   }
 
+  /** The model's embedding context (created on first use), loading the model if needed. */
+  async acquireEmbedding(config: LlamaCppModelConfig): Promise<EmbeddingLease> {
+    const slot = this.slot(config);
+    slot.users++;
+    clearTimeout(slot.idleTimer);
+    try {
+      const loaded = await this.load(config, slot);
+      const creating = (loaded.embedding ??= loaded.model
+        .createEmbeddingContext({ contextSize: loaded.contextSize, threads: config.threads ?? availableParallelism() })
+        .catch((error: unknown) => {
+          loaded.embedding = undefined;
+          throw modelLoadFailed(config.name, resolve(config.path), `cannot create an embedding context (${shortReason(error)})`);
+        }));
+      const embedding = await creating;
+      let released = false;
+      return {
+        loaded,
+        embedding,
+        release: () => {
+          if (released) return;
+          released = true;
+          this.leave(config, slot);
+        },
+      };
+    } catch (error) {
+      this.leave(config, slot);
+      throw error;
+    }
+  }
+
   private leave(config: LlamaCppModelConfig, slot: Slot): void {
     slot.users--;
     if (slot.users > 0 || config.idle_unload_seconds === 0 || !slot.loading) return;
@@ -171,6 +213,7 @@ export class LoadedModels {
     slot.loading = undefined;
     const loaded = await loading.catch(() => undefined);
     if (!loaded) return;
+    await disposeEmbedding(loaded);
     await loaded.context.dispose();
     await loaded.model.dispose();
   }
@@ -187,6 +230,7 @@ export class LoadedModels {
       clearTimeout(slot.idleTimer);
       if (slot.loading) loads.push(slot.loading.then(async (loaded) => {
         loaded.pool.rejectWaiting(new Error('the server is shutting down'));
+        await disposeEmbedding(loaded);
         await loaded.context.dispose();
         await loaded.model.dispose();
       }, () => {}));
@@ -197,4 +241,10 @@ export class LoadedModels {
     this.llama = undefined;
     if (llama) await (await llama.catch(() => undefined))?.dispose();
   }
+}
+
+async function disposeEmbedding(loaded: LoadedModel): Promise<void> {
+  const embedding = await loaded.embedding?.catch(() => undefined);
+  loaded.embedding = undefined;
+  await embedding?.dispose();
 }

@@ -2,12 +2,14 @@
  * The `mock` provider: a deterministic, offline model for testing apps without one. It
  * echoes the last user message (or quotes tool results), calls tools named in the message,
  * fills JSON Schemas for tool arguments and structured outputs, and honours `n`, `stop`,
- * token limits, logprobs and streaming. docs/providers/mock.md describes it for users.
+ * token limits, logprobs and streaming, and makes deterministic embeddings
+ * (mock-embedding.ts). docs/providers/mock.md describes it for users.
  */
 import type { TokenCounter, TokenCounters } from '../../tokens/token-counter.js';
 import type { Provider, ProviderCall } from '../spec.js';
 import { chatResult } from './chat-result.js';
 import { completionResult } from './legacy-completion.js';
+import { mockEmbeddingResult } from './mock-embedding.js';
 import { chatStreamParts, completionStreamParts, type StreamOptions } from './mock-stream.js';
 
 export interface MockProviderOptions {
@@ -48,6 +50,11 @@ export function createMockProvider(options: MockProviderOptions): Provider {
       call.signal.throwIfAborted();
       const stream = await streamOptions(call);
       yield* completionStreamParts(completionResult(request, stream.counter), stream);
+    },
+
+    async embed(request, call) {
+      call.signal.throwIfAborted();
+      return mockEmbeddingResult(request, await counterFor(call));
     },
   };
 }

@@ -3,6 +3,10 @@
  * OpenAI-style upstream (OpenAI, vLLM, Ollama, llama-server, …). The client's request goes up
  * as it came, `model` renamed; answers come back as results or StreamParts.
  *
+ * Embeddings go up to `${base_url}/embeddings` the same way, with the client's
+ * `encoding_format` (so a base64 answer, 4 bytes a value, stays compact on the way in); base64
+ * vectors are decoded to floats here, and the API layer encodes the answer as the client asked.
+ *
  * The provider instance owns one keep-alive connection pool per upstream origin; `close()`
  * closes them.
  */
@@ -10,13 +14,16 @@ import type { OpenAiCompatibleModelConfig } from '../../config/schema.js';
 import { internalError } from '../../errors/gateway-error.js';
 import type { ChatCompletionRequest } from '../../openai/chat-completion-request.js';
 import type { CompletionRequest } from '../../openai/completion-request.js';
-import type { ChatResult, CompletionResult, Provider, ProviderCall, ProviderCapabilities, StreamPart } from '../spec.js';
+import { fromBase64Embedding } from '../../openai/embedding-encoding.js';
+import type { EmbeddingRequest } from '../../openai/embedding-request.js';
+import type { ChatResult, CompletionResult, EmbeddingResult, Provider, ProviderCall, ProviderCapabilities, StreamPart } from '../spec.js';
 import type { StreamKind } from './chunk-translator.js';
 import { UpstreamRequestLifetime } from './request-lifetime.js';
 import { UpstreamClient } from './upstream-client.js';
 import type { UpstreamClientOptions } from './upstream-client.js';
 import { streamedAnswerBody, wholeAnswerBody } from './upstream-request-body.js';
 import { readJsonAnswer } from './upstream-response.js';
+import { upstreamInvalidResponse } from './upstream-error.js';
 import { toChatResult, toCompletionResult } from './upstream-result.js';
 import { UpstreamPartStream } from './upstream-stream.js';
 import { resolveUpstreamTarget } from './upstream-target.js';
@@ -54,6 +61,12 @@ export class OpenAiCompatibleProvider implements Provider {
     return this.sendStreamed('completion', target, target.completionsPath, streamedAnswerBody(request, target.upstreamModel), call);
   }
 
+  async embed(request: EmbeddingRequest, call: ProviderCall): Promise<EmbeddingResult> {
+    const target = this.target(call);
+    const body = JSON.stringify({ ...request, model: target.upstreamModel });
+    return toEmbeddingResult(await this.sendWhole(target, target.embeddingsPath, body, call));
+  }
+
   async close(): Promise<void> {
     await this.client.close();
   }
@@ -88,6 +101,29 @@ export class OpenAiCompatibleProvider implements Provider {
     }
     return target;
   }
+}
+
+/** Reads an upstream's `{data:[{index, embedding}], usage}`, floats or base64, ordered by index. */
+export function toEmbeddingResult(answer: Record<string, unknown>): EmbeddingResult {
+  const data = answer['data'];
+  if (!Array.isArray(data)) throw upstreamInvalidResponse("The upstream's embeddings answer has no 'data' list.");
+  const embeddings: Float32Array[] = [];
+  data.forEach((item: unknown, position) => {
+    const record = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
+    const index = typeof record['index'] === 'number' ? record['index'] : position;
+    const value = record['embedding'];
+    let vector: Float32Array | undefined;
+    if (typeof value === 'string') vector = fromBase64Embedding(value);
+    else if (Array.isArray(value) && value.every((number) => typeof number === 'number')) vector = Float32Array.from(value as number[]);
+    if (vector === undefined || !Number.isInteger(index) || index < 0 || index >= data.length || embeddings[index] !== undefined) {
+      throw upstreamInvalidResponse(`The upstream's embedding ${position} is not a valid vector.`);
+    }
+    embeddings[index] = vector;
+  });
+  const usage = (typeof answer['usage'] === 'object' && answer['usage'] !== null ? answer['usage'] : {}) as Record<string, unknown>;
+  const promptTokens = typeof usage['prompt_tokens'] === 'number' ? usage['prompt_tokens'] : 0;
+  const totalTokens = typeof usage['total_tokens'] === 'number' ? usage['total_tokens'] : promptTokens;
+  return { embeddings, usage: { prompt_tokens: promptTokens, total_tokens: totalTokens } };
 }
 
 export function createOpenAiCompatibleProvider(options: OpenAiCompatibleProviderOptions = {}): OpenAiCompatibleProvider {

@@ -10,6 +10,7 @@ export interface UpstreamTarget {
   /** Request paths on that origin, e.g. `/v1/chat/completions` (base URL path and query kept). */
   readonly chatPath: string;
   readonly completionsPath: string;
+  readonly embeddingsPath: string;
   /** The model name sent upstream. */
   readonly upstreamModel: string;
   /** Flat `[name, value, …]` header lists for undici, without the per-request `x-request-id`. */
@@ -44,6 +45,7 @@ export function resolveUpstreamTarget(config: OpenAiCompatibleModelConfig): Upst
     origin: url.origin,
     chatPath: `${basePath}/chat/completions${url.search}`,
     completionsPath: `${basePath}/completions${url.search}`,
+    embeddingsPath: `${basePath}/embeddings${url.search}`,
     upstreamModel: config.model ?? config.name,
     jsonHeaders: flatten('application/json'),
     streamHeaders: flatten('text/event-stream'),
