@@ -1,6 +1,7 @@
 /**
  * Turns OpenAI chat messages into node-llama-cpp chat history, and refuses what the
- * llama-cpp provider cannot do yet (tools, structured output, images) with a 400.
+ * llama-cpp provider cannot do yet (tools, logprobs, images) with a 400. response_format is
+ * handled by structured-output.ts.
  */
 import type { ChatHistoryItem } from 'node-llama-cpp';
 import type { ChatCompletionRequest, ChatMessage } from '../../openai/chat-completion-request.js';
@@ -13,8 +14,6 @@ function notYet(what: string, param: string) {
 export function checkChatSupported(request: ChatCompletionRequest): void {
   if (request.tools?.length && request.tool_choice !== 'none') throw notYet('tools', 'tools');
   if (request.functions?.length && request.function_call !== 'none') throw notYet('functions', 'functions');
-  const format = request.response_format?.type;
-  if (format === 'json_schema' || format === 'json_object') throw notYet(`response_format '${format}'`, 'response_format');
   if (request.logprobs === true) throw notYet('logprobs', 'logprobs');
 }
 

@@ -3,7 +3,7 @@
  * (LlamaCompletion). Sizes the completion to what fits the context, streams text through
  * `onText`, and measures usage with the sequence's token meter.
  */
-import type { ChatHistoryItem, Token } from 'node-llama-cpp';
+import type { ChatHistoryItem, LlamaGrammar, Token } from 'node-llama-cpp';
 import { contextLengthExceeded } from '../../errors/gateway-error.js';
 import type { SequenceLease } from './loaded-models.js';
 import { finishReason, type SamplingOptions } from './generation-options.js';
@@ -25,6 +25,10 @@ export interface GenerateOptions {
   onText?: (text: string) => void;
   /** Parameter named by a context-length error. */
   param?: string;
+  /** Constrains the chat answer (response_format). */
+  grammar?: LlamaGrammar;
+  /** Upper bound when the client sets no limit (structured output: a grammar may never end). */
+  defaultCap?: number;
 }
 
 function completionBudget(lease: SequenceLease, promptTokens: number, options: GenerateOptions): number {
@@ -37,7 +41,7 @@ function completionBudget(lease: SequenceLease, promptTokens: number, options: G
       ...(options.param === undefined ? {} : { param: options.param }),
     });
   }
-  return options.maxTokens ?? Math.min(room, options.defaultMaxTokens ?? room);
+  return options.maxTokens ?? Math.min(room, options.defaultMaxTokens ?? room, options.defaultCap ?? room);
 }
 
 async function metered<R>(lease: SequenceLease, run: () => Promise<R>): Promise<{ result: R; promptTokens: number; completionTokens: number }> {
@@ -58,6 +62,7 @@ export async function generateChat(lease: SequenceLease, history: ChatHistoryIte
         ...options.sampling,
         maxTokens,
         signal: options.signal,
+        ...(options.grammar ? { grammar: options.grammar } : {}),
         ...(options.onText ? { onTextChunk: options.onText } : {}),
       }),
     );

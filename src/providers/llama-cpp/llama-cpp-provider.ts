@@ -2,8 +2,8 @@
  * The `llama-cpp` provider: runs GGUF models in-process with node-llama-cpp (CPU, or GPU
  * when available). One provider serves every llama-cpp model of the config; each model is
  * loaded on first use (see loaded-models.ts). Text chat and legacy completions, streamed or
- * not, and embeddings (embeddings.ts); tools, structured output, logprobs and images are
- * refused with a 400 for now.
+ * not, structured chat output (response_format, structured-output.ts) and embeddings
+ * (embeddings.ts); tools, logprobs and images are refused with a 400 for now.
  *
  * n > 1 runs the choices one after another on the same sequence.
  */
@@ -19,6 +19,7 @@ import { generateChat, generateCompletion, type GenerateOptions, type Generated 
 import { samplingOptions } from './generation-options.js';
 import { LoadedModels, type SequenceLease } from './loaded-models.js';
 import { textChunks } from './text-stream.js';
+import { grammarFor, invalidModelOutput, outputFormatOf, outputProblem, STRUCTURED_DEFAULT_MAX_TOKENS, type OutputFormat } from './structured-output.js';
 
 export interface LlamaCppProviderOptions {
   /** The configured models: used to pick GPU use and to preload `preload: true` models. */
@@ -111,6 +112,12 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions = {}): L
     }
   }
 
+  /** The grammar and the default cap of a structured answer (nothing for plain text). */
+  async function structuredOptions(lease: SequenceLease, format: OutputFormat | undefined): Promise<Partial<GenerateOptions>> {
+    if (!format) return {};
+    return { grammar: await grammarFor(lease.loaded.model, format), defaultCap: STRUCTURED_DEFAULT_MAX_TOKENS };
+  }
+
   const provider: LlamaCppProvider = {
     capabilities: { vision: false, logprobs: false },
     preloaded,
@@ -119,12 +126,25 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions = {}): L
     async chat(request, call): Promise<ChatResult> {
       checkChatSupported(request);
       const history = toChatHistory(request.messages);
+      const format = outputFormatOf(request);
       const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? null;
       return withSequence(call, async (lease) => {
+        const structured = await structuredOptions(lease, format);
         const generations: Generated[] = [];
         for (let index = 0; index < (request.n ?? 1); index++) {
           if (index > 0) await lease.sequence.clearHistory();
-          generations.push(await generateChat(lease, history, generateOptions(call, request, index, maxTokens, maxTokens === null ? 'messages' : 'max_tokens')));
+          const options = { ...generateOptions(call, request, index, maxTokens, maxTokens === null ? 'messages' : 'max_tokens'), ...structured };
+          let generated = await generateChat(lease, history, options);
+          // A complete structured answer that fails validation gets one more try with another seed.
+          if (format && generated.finishReason === 'stop' && outputProblem(format, generated.text) !== undefined) {
+            await lease.sequence.clearHistory();
+            const seed = options.sampling.seed;
+            const retry = await generateChat(lease, history, { ...options, sampling: { ...options.sampling, seed: seed === undefined ? Math.floor(Math.random() * 2 ** 31) : seed + 1_000_003 } });
+            const problem = retry.finishReason === 'stop' ? outputProblem(format, retry.text) : undefined;
+            if (problem !== undefined) throw invalidModelOutput(call.model.name, problem);
+            generated = { ...retry, completionTokens: generated.completionTokens + retry.completionTokens };
+          }
+          generations.push(generated);
         }
         return {
           choices: generations.map((generated, index) => ({
@@ -141,11 +161,17 @@ export function createLlamaCppProvider(options: LlamaCppProviderOptions = {}): L
     async *streamChat(request, call) {
       checkChatSupported(request);
       const history = toChatHistory(request.messages);
+      const format = outputFormatOf(request);
       const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? null;
       const param = maxTokens === null ? 'messages' : 'max_tokens';
-      yield* streamGenerations(call, request.n ?? 1, (lease, index, onText, signal) =>
-        generateChat(lease, history, { ...generateOptions(call, request, index, maxTokens, param, signal), onText }),
-      );
+      yield* streamGenerations(call, request.n ?? 1, async (lease, index, onText, signal) => {
+        const structured = await structuredOptions(lease, format);
+        const generated = await generateChat(lease, history, { ...generateOptions(call, request, index, maxTokens, param, signal), ...structured, onText });
+        // The text has been sent already: no retry; an invalid complete answer ends the stream with an error.
+        const problem = format && generated.finishReason === 'stop' ? outputProblem(format, generated.text) : undefined;
+        if (problem !== undefined) throw invalidModelOutput(call.model.name, problem);
+        return generated;
+      });
     },
 
     async complete(request, call): Promise<CompletionResult> {
