@@ -70,7 +70,12 @@ function describeRouting(config: Config, path: string | null, environment: NodeJ
     );
   }
   for (const model of config.models) {
-    const target = model.provider === 'openai-compatible' ? `${model.provider} ${model.base_url} (${model.model ?? model.name})` : model.provider;
+    const target =
+      model.provider === 'openai-compatible'
+        ? `${model.provider} ${model.base_url} (${model.model ?? model.name})`
+        : model.provider === 'llama-cpp'
+          ? `${model.provider} ${model.path}`
+          : model.provider;
     lines.push(`  ${model.name} -> ${target}`);
   }
   return lines;
