@@ -8,6 +8,7 @@ import type { ChatCompletionRequest } from '../../openai/chat-completion-request
 import { TINY_TOKEN_IDS, writeTinyGguf } from '../../../test/support/tiny-gguf.js';
 import type { ProviderCall, StreamPart } from '../spec.js';
 import { createLlamaCppProvider, type LlamaCppProvider } from './llama-cpp-provider.js';
+import { collectParts } from '../../../test/support/collect-parts.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'chatgate-llama-cpp-'));
 let provider: LlamaCppProvider;
@@ -30,12 +31,6 @@ function call(model: LlamaCppModelConfig, signal = new AbortController().signal)
 
 function chatRequest(extra: Partial<ChatCompletionRequest> = {}): ChatCompletionRequest {
   return { model: 'tiny', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hello world' }], seed: 7, max_tokens: 12, ...extra };
-}
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const collected: StreamPart[] = [];
-  for await (const part of parts) collected.push(part);
-  return collected;
 }
 
 beforeAll(async () => {
@@ -66,7 +61,7 @@ describe('llama-cpp provider: chat', () => {
 
   it('streams text deltas that concatenate to the non-streamed text for the same seed', async () => {
     const whole = await provider.chat(chatRequest({ max_tokens: 20 }), call(models.neverStops()));
-    const parts = await collect(provider.streamChat(chatRequest({ max_tokens: 20 }), call(models.neverStops())));
+    const parts = await collectParts(provider.streamChat(chatRequest({ max_tokens: 20 }), call(models.neverStops())));
     const deltas = parts.filter((part) => part.type === 'text-delta');
     expect(deltas.length).toBeGreaterThan(1);
     expect(deltas.map((part) => part.text).join('')).toBe(whole.choices[0]?.message.content);
@@ -138,7 +133,7 @@ describe('llama-cpp provider: refusals and errors', () => {
     await expect(provider.chat(tools, call(model))).rejects.toMatchObject({ status: 400, type: 'invalid_request_error', param: 'tools' });
     const image = chatRequest({ messages: [{ role: 'user', content: [{ type: 'text', text: 'what?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AA==' } }] }] });
     await expect(provider.chat(image, call(model))).rejects.toMatchObject({ status: 400, param: 'messages[0].content[1].type' });
-    await expect(collect(provider.streamChat(tools, call(model)))).rejects.toMatchObject({ status: 400, param: 'tools' });
+    await expect(collectParts(provider.streamChat(tools, call(model)))).rejects.toMatchObject({ status: 400, param: 'tools' });
   });
 
   it('refuses a prompt plus max_tokens larger than the context', async () => {
@@ -186,7 +181,7 @@ describe('llama-cpp provider: legacy completions', () => {
     expect(whole.choices[0]?.finishReason).toBe('length');
     expect(whole.usage.completion_tokens).toBe(8);
     expect(whole.usage.prompt_tokens).toBeGreaterThan(1);
-    const parts = await collect(provider.streamComplete(request, call(models.neverStops())));
+    const parts = await collectParts(provider.streamComplete(request, call(models.neverStops())));
     const text = parts.flatMap((part) => (part.type === 'text-delta' ? [part.text] : [])).join('');
     expect(text).toBe(whole.choices[0]?.text);
     expect(parts.at(-1)).toMatchObject({ type: 'usage', usage: whole.usage });

@@ -10,6 +10,7 @@ import type { ProviderCall, StreamPart } from '../spec.js';
 import { createLlamaCppProvider, type LlamaCppProvider } from './llama-cpp-provider.js';
 import { toGrammarSchema } from './json-schema-grammar.js';
 import { outputProblem } from './structured-output.js';
+import { collectParts } from '../../../test/support/collect-parts.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'chatgate-llama-json-'));
 let provider: LlamaCppProvider;
@@ -27,12 +28,6 @@ const schema = {
 
 function request(extra: Partial<ChatCompletionRequest>): ChatCompletionRequest {
   return { model: 'tiny', messages: [{ role: 'user', content: 'Answer in JSON.' }], seed: 3, max_tokens: 120, ...extra };
-}
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const collected: StreamPart[] = [];
-  for await (const part of parts) collected.push(part);
-  return collected;
 }
 
 beforeAll(async () => {
@@ -66,7 +61,7 @@ describe('llama-cpp provider: response_format', () => {
 
   it('json_schema streamed: the deltas concatenate to valid JSON', async () => {
     const format = { type: 'json_schema', json_schema: { name: 'thing', schema } } as const;
-    const parts = await collect(provider.streamChat(request({ response_format: format, seed: 5 }), call()));
+    const parts = await collectParts(provider.streamChat(request({ response_format: format, seed: 5 }), call()));
     const text = parts.flatMap((part) => (part.type === 'text-delta' ? [part.text] : [])).join('');
     expect(parts.filter((part) => part.type === 'text-delta').length).toBeGreaterThan(1);
     expect(parts.find((part) => part.type === 'finish')).toEqual({ type: 'finish', choice: 0, reason: 'stop' });
@@ -114,7 +109,7 @@ describe('llama-cpp provider: response_format', () => {
         type: 'invalid_request_error',
         param: 'response_format.json_schema.schema',
       });
-      await expect(collect(provider.streamChat(request({ response_format: format }), call()))).rejects.toMatchObject({ status: 400 });
+      await expect(collectParts(provider.streamChat(request({ response_format: format }), call()))).rejects.toMatchObject({ status: 400 });
     }
     const error = await provider.chat(request({ response_format: { type: 'json_schema', json_schema: { name: 'bad', schema: bad[0]! } } }), call()).catch((caught: unknown) => caught);
     expect((error as Error).message).toContain("'pattern'");

@@ -8,6 +8,7 @@ import type { ChatLogprobs, CompletionLogprobs } from '../../openai/responses.js
 import { TokenCounters } from '../../tokens/token-counter.js';
 import type { ProviderCall, StreamPart } from '../spec.js';
 import { createMockProvider } from './mock-provider.js';
+import { collectParts } from '../../../test/support/collect-parts.js';
 
 const tokenCounters = new TokenCounters();
 const provider = createMockProvider({ tokenCounters });
@@ -30,12 +31,6 @@ function completionRequestOf(body: Record<string, unknown>): CompletionRequest {
 }
 
 const say = (text: string) => [{ role: 'user', content: text }];
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const collected: StreamPart[] = [];
-  for await (const part of parts) collected.push(part);
-  return collected;
-}
 
 function textOf(parts: StreamPart[], choice = 0): string {
   return parts.map((part) => (part.type === 'text-delta' && part.choice === choice ? part.text : '')).join('');
@@ -339,7 +334,7 @@ describe('mock chat: streaming', () => {
   it('streams word by word to the same text, then finish and usage', async () => {
     const request = chatRequest({ messages: say('  Streaming  works\tword by word.\n') });
     const whole = await provider.chat(request, call());
-    const parts = await collect(provider.streamChat(request, call()));
+    const parts = await collectParts(provider.streamChat(request, call()));
     expect(parts[0]).toEqual({ type: 'metadata', systemFingerprint: 'fp_mock' });
     const deltas = parts.filter((part) => part.type === 'text-delta');
     expect(deltas.map((part) => part.type === 'text-delta' && part.text)).toEqual(['  Streaming  ', 'works\t', 'word ', 'by ', 'word.\n']);
@@ -351,7 +346,7 @@ describe('mock chat: streaming', () => {
   it('streams each of n choices, with limits, to the non-streamed text', async () => {
     const request = chatRequest({ messages: say('a b c d e f g h'), n: 2, max_tokens: 5 });
     const whole = await provider.chat(request, call());
-    const parts = await collect(provider.streamChat(request, call()));
+    const parts = await collectParts(provider.streamChat(request, call()));
     for (const choice of [0, 1]) {
       expect(textOf(parts, choice)).toBe(whole.choices[choice]?.message.content);
       expect(parts.filter((part) => part.type === 'finish' && part.choice === choice)).toEqual([{ type: 'finish', choice, reason: 'length' }]);
@@ -362,14 +357,14 @@ describe('mock chat: streaming', () => {
   it('streams logprobs that concatenate to the non-streamed ones', async () => {
     const request = chatRequest({ messages: say('Logprobs, streamed: 日本語 too'), logprobs: true, top_logprobs: 2 });
     const whole = await provider.chat(request, call());
-    const parts = await collect(provider.streamChat(request, call()));
+    const parts = await collectParts(provider.streamChat(request, call()));
     const streamed = parts.flatMap((part) => (part.type === 'text-delta' ? ((part.logprobs as ChatLogprobs).content ?? []) : []));
     expect(streamed).toEqual(whole.choices[0]?.logprobs?.content);
   });
 
   it('streams tool calls: id and name first, then argument fragments', async () => {
     const request = chatRequest({ messages: say('get_weather and get_time'), tools: [weatherTool, timeTool] });
-    const parts = await collect(provider.streamChat(request, call()));
+    const parts = await collectParts(provider.streamChat(request, call()));
     const deltas = parts.filter((part): part is Extract<StreamPart, { type: 'tool-call-delta' }> => part.type === 'tool-call-delta');
     for (const index of [0, 1]) {
       const fragments = deltas.filter((part) => part.index === index);
@@ -388,7 +383,7 @@ describe('mock chat: streaming', () => {
 
   it('streams legacy function calls', async () => {
     const request = chatRequest({ messages: say('lookup'), functions: [{ name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'] } }] });
-    const parts = await collect(provider.streamChat(request, call()));
+    const parts = await collectParts(provider.streamChat(request, call()));
     const deltas = parts.filter((part): part is Extract<StreamPart, { type: 'function-call-delta' }> => part.type === 'function-call-delta');
     expect(deltas[0]).toEqual({ type: 'function-call-delta', choice: 0, name: 'lookup', argumentsDelta: '' });
     expect(JSON.parse(deltas.map((part) => part.argumentsDelta).join(''))).toEqual({ q: 'lookup' });
@@ -397,7 +392,7 @@ describe('mock chat: streaming', () => {
 
   it('waits stream_delay_ms between parts', async () => {
     const started = performance.now();
-    const parts = await collect(provider.streamChat(chatRequest({ messages: say('one two three four') }), call({}, { stream_delay_ms: 25 })));
+    const parts = await collectParts(provider.streamChat(chatRequest({ messages: say('one two three four') }), call({}, { stream_delay_ms: 25 })));
     expect(parts.filter((part) => part.type === 'text-delta')).toHaveLength(4);
     expect(performance.now() - started).toBeGreaterThanOrEqual(70);
   });
@@ -420,7 +415,7 @@ describe('mock chat: streaming', () => {
     const controller = new AbortController();
     controller.abort(new Error('gone'));
     await expect(provider.chat(chatRequest({ messages: say('x') }), call({ signal: controller.signal }))).rejects.toThrow('gone');
-    await expect(collect(provider.streamChat(chatRequest({ messages: say('x') }), call({ signal: controller.signal })))).rejects.toThrow('gone');
+    await expect(collectParts(provider.streamChat(chatRequest({ messages: say('x') }), call({ signal: controller.signal })))).rejects.toThrow('gone');
   });
 });
 
@@ -497,7 +492,7 @@ describe('mock completions', () => {
   it('streams to the same text and logprobs', async () => {
     const request = completionRequestOf({ prompt: ['Stream this prompt back', 'and this one'], n: 2, echo: true, logprobs: 1 });
     const whole = await provider.complete(request, call());
-    const parts = await collect(provider.streamComplete(request, call()));
+    const parts = await collectParts(provider.streamComplete(request, call()));
     expect(parts[0]).toEqual({ type: 'metadata', systemFingerprint: 'fp_mock' });
     for (const choice of whole.choices) {
       expect(textOf(parts, choice.index)).toBe(choice.text);

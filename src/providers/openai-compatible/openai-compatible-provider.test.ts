@@ -11,6 +11,7 @@ import { defaultFakeText, fakeCreated, fakePromptTokens, startFakeUpstream } fro
 import type { FakeUpstream } from '../../../test/fixtures/fake-upstream.js';
 import { createOpenAiCompatibleProvider } from './openai-compatible-provider.js';
 import type { OpenAiCompatibleProvider } from './openai-compatible-provider.js';
+import { collectParts } from '../../../test/support/collect-parts.js';
 
 const apiKey = 'sk-upstream-secret-key-1234';
 
@@ -55,12 +56,6 @@ function chatRequest(overrides: Record<string, unknown> = {}): ChatCompletionReq
 
 function completionRequest(overrides: Record<string, unknown> = {}): CompletionRequest {
   return { model: 'gpt-test', prompt: 'Say hello.', ...overrides } as CompletionRequest;
-}
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const collected: StreamPart[] = [];
-  for await (const part of parts) collected.push(part);
-  return collected;
 }
 
 /** Collects parts until the iterator throws; returns both. */
@@ -199,7 +194,7 @@ describe('openai-compatible provider: whole answers', () => {
 
 describe('openai-compatible provider: streams', () => {
   it('streams chat text as metadata, the role opening, text deltas, finish and usage', async () => {
-    const parts = await collect(provider.streamChat(chatRequest({ stream: true }), call()));
+    const parts = await collectParts(provider.streamChat(chatRequest({ stream: true }), call()));
     expect(parts).toEqual([
       { type: 'metadata', id: 'chatcmpl-fake-1', created: fakeCreated, systemFingerprint: 'fp_fake', serviceTier: 'default' },
       { type: 'role', choice: 0, content: '' },
@@ -223,15 +218,15 @@ describe('openai-compatible provider: streams', () => {
   });
 
   it('always asks the upstream to stream with usage, keeping the other stream options', async () => {
-    await collect(provider.streamChat(chatRequest({ stream: true, stream_options: { include_usage: false, custom: 1 } }), call()));
-    await collect(provider.streamComplete(completionRequest({ stream: true }), call()));
+    await collectParts(provider.streamChat(chatRequest({ stream: true, stream_options: { include_usage: false, custom: 1 } }), call()));
+    await collectParts(provider.streamComplete(completionRequest({ stream: true }), call()));
     expect(upstream.requests[0]?.body).toMatchObject({ model: 'upstream-model', stream: true, stream_options: { include_usage: true, custom: 1 } });
     expect(upstream.requests[0]?.headers['accept']).toBe('text/event-stream');
     expect(upstream.requests[1]?.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
   });
 
   it('streams logprobs with the text deltas', async () => {
-    const parts = await collect(provider.streamChat(chatRequest({ stream: true, logprobs: true, top_logprobs: 1 }), call()));
+    const parts = await collectParts(provider.streamChat(chatRequest({ stream: true, logprobs: true, top_logprobs: 1 }), call()));
     const first = parts.find((part) => part.type === 'text-delta');
     expect(first).toEqual({
       type: 'text-delta',
@@ -249,7 +244,7 @@ describe('openai-compatible provider: streams', () => {
         { id: 'call_2', name: 'get_time', arguments: '{"zone":"CET"}' },
       ],
     });
-    const parts = await collect(provider.streamChat(chatRequest({ stream: true }), call()));
+    const parts = await collectParts(provider.streamChat(chatRequest({ stream: true }), call()));
     const toolParts = parts.filter((part) => part.type === 'tool-call-delta');
     expect(toolParts[0]).toEqual({ type: 'tool-call-delta', choice: 0, index: 0, id: 'call_1', name: 'get_weather', argumentsDelta: '' });
     expect(toolParts.slice(1).filter((part) => part.index === 0).every((part) => part.id === undefined && part.name === undefined)).toBe(true);
@@ -264,9 +259,9 @@ describe('openai-compatible provider: streams', () => {
 
   it('streams refusals and legacy function calls', async () => {
     upstream.enqueue({ kind: 'answer', refusal: 'No way.' }, { kind: 'answer', functionCall: { name: 'lookup', arguments: '{"q":1}' } });
-    const refusalParts = await collect(provider.streamChat(chatRequest({ stream: true }), call()));
+    const refusalParts = await collectParts(provider.streamChat(chatRequest({ stream: true }), call()));
     expect(refusalParts.filter((part) => part.type === 'refusal-delta').map((part) => (part.type === 'refusal-delta' ? part.text : ''))).toEqual(['No', ' way.']);
-    const functionParts = await collect(provider.streamChat(chatRequest({ stream: true }), call()));
+    const functionParts = await collectParts(provider.streamChat(chatRequest({ stream: true }), call()));
     const functionDeltas = functionParts.filter((part) => part.type === 'function-call-delta');
     expect(functionDeltas[0]).toEqual({ type: 'function-call-delta', choice: 0, name: 'lookup', argumentsDelta: '' });
     expect(functionDeltas.map((part) => (part.type === 'function-call-delta' ? part.argumentsDelta : '')).join('')).toBe('{"q":1}');
@@ -274,7 +269,7 @@ describe('openai-compatible provider: streams', () => {
   });
 
   it('streams n=2 with one finish per choice', async () => {
-    const parts = await collect(provider.streamChat(chatRequest({ stream: true, n: 2 }), call()));
+    const parts = await collectParts(provider.streamChat(chatRequest({ stream: true, n: 2 }), call()));
     expect(textOf(parts, 0)).toBe(defaultFakeText);
     expect(textOf(parts, 1)).toBe('Hello again from choice 1.');
     expect(parts.filter((part) => part.type === 'finish')).toEqual([
@@ -285,7 +280,7 @@ describe('openai-compatible provider: streams', () => {
   });
 
   it('streams legacy completions with logprobs and usage', async () => {
-    const parts = await collect(provider.streamComplete(completionRequest({ stream: true, logprobs: 0 }), call()));
+    const parts = await collectParts(provider.streamComplete(completionRequest({ stream: true, logprobs: 0 }), call()));
     expect(parts[0]).toMatchObject({ type: 'metadata', id: 'cmpl-fake-1' });
     expect(textOf(parts)).toBe(defaultFakeText);
     expect(parts[2]).toEqual({
@@ -300,7 +295,7 @@ describe('openai-compatible provider: streams', () => {
 
   it('accepts a stream that ends after every finish but without [DONE]', async () => {
     upstream.enqueue({ kind: 'answer', omitDone: true });
-    const parts = await collect(provider.streamChat(chatRequest({ stream: true }), call()));
+    const parts = await collectParts(provider.streamChat(chatRequest({ stream: true }), call()));
     expect(textOf(parts)).toBe(defaultFakeText);
     expect(parts.at(-1)).toMatchObject({ type: 'usage' });
   });
@@ -319,7 +314,7 @@ describe('openai-compatible provider: streams', () => {
     );
     const splitAt = bytes.indexOf(Buffer.from('ö')) + 1; // inside the two bytes of ö
     upstream.enqueue({ kind: 'raw', chunks: [bytes.subarray(0, 7), bytes.subarray(7, splitAt), bytes.subarray(splitAt)], chunkDelayMs: 5 });
-    const parts = await collect(provider.streamChat(chatRequest({ stream: true }), call()));
+    const parts = await collectParts(provider.streamChat(chatRequest({ stream: true }), call()));
     expect(parts).toEqual([
       { type: 'metadata', id: 'chatcmpl-raw', created: 1, systemFingerprint: undefined, serviceTier: undefined },
       { type: 'role', choice: 0, content: '' },
@@ -337,7 +332,7 @@ describe('openai-compatible provider: streams', () => {
         response.write(`data: ${JSON.stringify(chunk)}\n\ndata: [DONE]\n\n`);
       },
     });
-    const parts = await collect(provider.streamChat(chatRequest({ stream: true }), call({ model: modelConfig({ timeout_ms: 150 }) })));
+    const parts = await collectParts(provider.streamChat(chatRequest({ stream: true }), call({ model: modelConfig({ timeout_ms: 150 }) })));
     expect(textOf(parts)).toBe('Hi');
     expect(upstream.clientAborts).toBe(0);
     await upstream.waitForClientAborts(1);
@@ -367,7 +362,7 @@ describe('openai-compatible provider: connections', () => {
     const isolatedProvider = createOpenAiCompatibleProvider();
     const before = ownUpstream.connectionCount;
     for (let round = 0; round < 3; round++) {
-      await collect(isolatedProvider.streamChat(chatRequest({ stream: true }), ownCall()));
+      await collectParts(isolatedProvider.streamChat(chatRequest({ stream: true }), ownCall()));
       await nextTurn();
     }
     expect(ownUpstream.connectionCount - before).toBe(1);
@@ -382,11 +377,11 @@ describe('openai-compatible provider: connections', () => {
     const before = ownUpstream.connectionCount;
     await isolatedProvider.chat(chatRequest(), ownCall());
     await nextTurn();
-    await collect(isolatedProvider.streamChat(chatRequest({ stream: true }), ownCall()));
+    await collectParts(isolatedProvider.streamChat(chatRequest({ stream: true }), ownCall()));
     await nextTurn();
     await isolatedProvider.complete(completionRequest(), ownCall());
     await nextTurn();
-    await collect(isolatedProvider.streamComplete(completionRequest({ stream: true }), ownCall()));
+    await collectParts(isolatedProvider.streamComplete(completionRequest({ stream: true }), ownCall()));
     await nextTurn();
     await expect(isolatedProvider.chat(chatRequest(), ownCall())).resolves.toBeDefined();
     expect(ownUpstream.connectionCount - before).toBe(1);
