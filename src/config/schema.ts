@@ -57,6 +57,10 @@ export const llamaCppModel = z
     context_size: positiveInt.optional(),
     /** How many requests the model serves at once (context sequences). */
     parallel: positiveInt.default(4),
+    /** Requests that may wait for a free sequence; beyond, 429 with retry-after. */
+    max_queue: z.number().int().min(0).default(64),
+    /** Longest wait for a free sequence, in seconds, before 429 (0: no limit). */
+    queue_timeout_seconds: z.number().min(0).default(60),
     /** CPU threads for generation; default: os.availableParallelism(). */
     threads: positiveInt.optional(),
     /** Layers offloaded to the GPU: 'auto' or a count (0: CPU only). */

@@ -4,6 +4,7 @@
  * server still reach an OpenAI-compatible upstream.
  */
 import { z } from 'zod';
+import { samplingExtensions } from './sampling-extensions.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() }).loose();
 const imagePart = z
@@ -124,6 +125,7 @@ export const chatCompletionRequest = z
     seed: z.number().int().nullable().optional(),
     presence_penalty: z.number().min(-2).max(2).nullable().optional(),
     frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+    ...samplingExtensions,
     logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullable().optional(),
     logprobs: z.boolean().nullable().optional(),
     top_logprobs: z.number().int().min(0).max(20).nullable().optional(),

@@ -1,5 +1,6 @@
 /** The request body of the legacy `POST /v1/completions`. */
 import { z } from 'zod';
+import { samplingExtensions } from './sampling-extensions.js';
 
 const prompt = z.union([
   z.string(),
@@ -25,6 +26,7 @@ export const completionRequest = z
     stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
     presence_penalty: z.number().min(-2).max(2).nullable().optional(),
     frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+    ...samplingExtensions,
     logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullable().optional(),
     seed: z.number().int().nullable().optional(),
     user: z.string().optional(),

@@ -21,23 +21,62 @@ describe('toChatHistory', () => {
     ]);
   });
 
-  it('refuses images and tool messages with a 400', () => {
+  it('refuses images with a 400', () => {
     expect(() =>
       toChatHistory([{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }]),
     ).toThrow(expect.objectContaining({ status: 400, param: 'messages[0].content[0].type', message: expect.stringContaining('images') }));
-    expect(() => toChatHistory([{ role: 'tool', content: '1', tool_call_id: 'c' }])).toThrow(expect.objectContaining({ status: 400 }));
+  });
+
+  it('folds tool results into the calls they answer', () => {
+    expect(
+      toChatHistory([
+        { role: 'user', content: 'Weather in Paris and Rome?' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            { id: 'c1', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } },
+            { id: 'c2', type: 'function', function: { name: 'weather', arguments: 'not json' } },
+          ],
+        },
+        { role: 'tool', tool_call_id: 'c2', content: 'rainy' },
+        { role: 'tool', tool_call_id: 'c1', content: [{ type: 'text', text: '{"sky":"clear"}' }] },
+      ]),
+    ).toEqual([
+      { type: 'user', text: 'Weather in Paris and Rome?' },
+      {
+        type: 'model',
+        response: [
+          { type: 'functionCall', name: 'weather', params: { city: 'Paris' }, result: { sky: 'clear' } },
+          { type: 'functionCall', name: 'weather', params: 'not json', result: 'rainy' },
+        ],
+      },
+    ]);
+  });
+
+  it('folds a legacy function result into its call', () => {
+    expect(
+      toChatHistory([
+        { role: 'user', content: 'Time?' },
+        { role: 'assistant', content: 'Checking.', function_call: { name: 'now', arguments: '{}' } },
+        { role: 'function', name: 'now', content: '12:00' },
+        { role: 'assistant', content: 'Noon.' },
+      ]),
+    ).toEqual([
+      { type: 'user', text: 'Time?' },
+      { type: 'model', response: ['Checking.', { type: 'functionCall', name: 'now', params: {}, result: '12:00' }] },
+      { type: 'model', response: ['Noon.'] },
+    ]);
   });
 });
 
 describe('checkChatSupported', () => {
   const base: ChatCompletionRequest = { model: 'm', messages: [{ role: 'user', content: 'json' }] };
-  it('allows tools with tool_choice none, refuses them otherwise', () => {
+  it('refuses logprobs with function calling', () => {
     const tools = [{ type: 'function' as const, function: { name: 'f' } }];
-    expect(() => checkChatSupported({ ...base, tools, tool_choice: 'none' })).not.toThrow();
-    expect(() => checkChatSupported({ ...base, tools })).toThrow(expect.objectContaining({ param: 'tools', type: 'invalid_request_error' }));
-    expect(() => checkChatSupported({ ...base, response_format: { type: 'json_schema', json_schema: { name: 's' } } })).not.toThrow();
-    expect(() => checkChatSupported({ ...base, response_format: { type: 'json_object' } })).not.toThrow();
-    expect(() => checkChatSupported({ ...base, response_format: { type: 'text' } })).not.toThrow();
+    expect(() => checkChatSupported({ ...base, tools, logprobs: true })).toThrow(expect.objectContaining({ param: 'logprobs', status: 400 }));
+    expect(() => checkChatSupported({ ...base, tools, tool_choice: 'none', logprobs: true })).not.toThrow();
+    expect(() => checkChatSupported({ ...base, tools })).not.toThrow();
   });
 });
 
@@ -51,7 +90,8 @@ describe('generation options', () => {
       repeatPenalty: false,
     });
     expect(samplingOptions({ presence_penalty: 0.5 }, 0).repeatPenalty).toEqual({ penalty: 1, presencePenalty: 0.5, frequencyPenalty: 0 });
-    expect(samplingOptions({}, 0)).toEqual({ temperature: 1, repeatPenalty: false });
+    expect(samplingOptions({}, 0)).toEqual({ temperature: 1, topP: 1, repeatPenalty: false });
+    expect(samplingOptions({ top_k: 5, min_p: 0.1, repetition_penalty: 1.2 }, 0)).toMatchObject({ topK: 5, minP: 0.1, repeatPenalty: { penalty: 1.2 } });
     expect(finishReason('eogToken')).toBe('stop');
     expect(finishReason('stopGenerationTrigger')).toBe('stop');
     expect(finishReason('customStopTrigger')).toBe('stop');

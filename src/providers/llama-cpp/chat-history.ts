@@ -1,20 +1,21 @@
 /**
  * Turns OpenAI chat messages into node-llama-cpp chat history, and refuses what the
- * llama-cpp provider cannot do yet (tools, logprobs, images) with a 400. response_format is
- * handled by structured-output.ts.
+ * llama-cpp provider cannot do (images) with a 400. An assistant turn's tool calls (or
+ * legacy function call) become function-call items carrying their results from the `tool`
+ * (or `function`) messages that answer them, so the model's chat template renders calls
+ * and results in its own syntax. response_format is handled by structured-output.ts, tools
+ * by tool-plan.ts.
  */
-import type { ChatHistoryItem } from 'node-llama-cpp';
+import type { ChatHistoryItem, ChatModelFunctionCall, ChatModelResponse } from 'node-llama-cpp';
 import type { ChatCompletionRequest, ChatMessage } from '../../openai/chat-completion-request.js';
 import { invalidRequest } from '../../errors/gateway-error.js';
 
-function notYet(what: string, param: string) {
-  return invalidRequest(`The llama-cpp provider does not support ${what} yet.`, param);
-}
-
 export function checkChatSupported(request: ChatCompletionRequest): void {
-  if (request.tools?.length && request.tool_choice !== 'none') throw notYet('tools', 'tools');
-  if (request.functions?.length && request.function_call !== 'none') throw notYet('functions', 'functions');
-  if (request.logprobs === true) throw notYet('logprobs', 'logprobs');
+  if (request.logprobs === true && (request.tools?.length || request.functions?.length)) {
+    if (request.tool_choice !== 'none' && request.function_call !== 'none') {
+      throw invalidRequest('The llama-cpp provider cannot report logprobs together with function calling.', 'logprobs');
+    }
+  }
 }
 
 function partsText(content: unknown, index: number): string {
@@ -37,8 +38,29 @@ function partsText(content: unknown, index: number): string {
     .join('');
 }
 
-/** system/developer → system, user → user, assistant → model; consecutive system texts are merged. */
+/** The parsed arguments of a call in the history (the text itself when it is not JSON). */
+function parsedArguments(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function functionCallItem(name: string, argumentsText: string, result: string | undefined): ChatModelFunctionCall {
+  return { type: 'functionCall', name, params: parsedArguments(argumentsText), result: result === undefined ? '' : parsedArguments(result) };
+}
+
+/**
+ * system/developer → system, user → user, assistant → model (its tool calls as function-call
+ * items with their results); consecutive system texts are merged; tool and function messages
+ * are folded into the call they answer.
+ */
 export function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
+  const toolResults = new Map<string, string>();
+  messages.forEach((message, index) => {
+    if (message.role === 'tool') toolResults.set(message.tool_call_id, partsText(message.content, index));
+  });
   const history: ChatHistoryItem[] = [];
   messages.forEach((message, index) => {
     switch (message.role) {
@@ -53,15 +75,23 @@ export function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
       case 'user':
         history.push({ type: 'user', text: partsText(message.content, index) });
         return;
-      case 'assistant':
-        if (message.tool_calls?.length || message.function_call) {
-          throw notYet('tool calls in the conversation', `messages[${index}]`);
+      case 'assistant': {
+        const response: ChatModelResponse['response'] = [];
+        const text = partsText(message.content, index) || (message.refusal ?? '');
+        if (text) response.push(text);
+        for (const call of message.tool_calls ?? []) response.push(functionCallItem(call.function.name, call.function.arguments, toolResults.get(call.id)));
+        if (message.function_call) {
+          const name = message.function_call.name;
+          const answer = messages.slice(index + 1).find((later) => later.role === 'function' && later.name === name);
+          response.push(functionCallItem(name, message.function_call.arguments, answer?.role === 'function' ? (answer.content ?? '') : undefined));
         }
-        history.push({ type: 'model', response: [partsText(message.content, index)] });
+        if (response.length === 0) response.push('');
+        history.push({ type: 'model', response });
         return;
+      }
       case 'tool':
       case 'function':
-        throw notYet(`'${message.role}' messages`, `messages[${index}].role`);
+        return;
     }
   });
   return history;

@@ -38,8 +38,36 @@ const byType: Record<string, Set<string>> = {
 const grammarFormats = new Set(['date-time', 'time', 'date']);
 const anyValue: Out = { oneOf: [{ type: ['string', 'number', 'boolean', 'null'] }, { type: 'object', additionalProperties: true }] };
 
+/** A keyword the grammar cannot express: turned into a 400 by `toGrammarSchema`. */
+class SchemaProblem extends Error {
+  constructor(message: string, readonly path: string) {
+    super(message);
+  }
+}
+
 function problem(message: string, path: string): never {
-  throw invalidRequest(`Invalid schema for response_format: ${message} (at #${path}). The llama-cpp provider supports type, properties, required, additionalProperties, items, prefixItems, enum, const, anyOf/oneOf, $ref to $defs, nullable, string length and date/time formats, array and property counts; minimum/maximum/multipleOf and other formats are checked on the output.`, SCHEMA_PARAM);
+  throw new SchemaProblem(message, path);
+}
+
+/** Integer ranges this small are spelled out as an enum, so that the grammar enforces the bounds. */
+export const ENUMERATED_INTEGER_RANGE = 256;
+
+/** `{enum: [lo..hi]}` for an integer schema bounded on both sides within a small range (multipleOf honoured). */
+function smallIntegerRange(schema: In): Out | undefined {
+  const bound = (inclusive: unknown, exclusive: unknown, direction: 1 | -1): number | undefined => {
+    const candidates: number[] = [];
+    if (typeof inclusive === 'number' && Number.isFinite(inclusive)) candidates.push(direction === 1 ? Math.ceil(inclusive) : Math.floor(inclusive));
+    if (typeof exclusive === 'number' && Number.isFinite(exclusive)) candidates.push(direction === 1 ? Math.floor(exclusive) + 1 : Math.ceil(exclusive) - 1);
+    if (candidates.length === 0) return undefined;
+    return direction === 1 ? Math.max(...candidates) : Math.min(...candidates);
+  };
+  const low = bound(schema.minimum, schema.exclusiveMinimum, 1);
+  const high = bound(schema.maximum, schema.exclusiveMaximum, -1);
+  if (low === undefined || high === undefined || high < low || high - low >= ENUMERATED_INTEGER_RANGE) return undefined;
+  const step = typeof schema.multipleOf === 'number' && schema.multipleOf > 0 ? schema.multipleOf : undefined;
+  const values: number[] = [];
+  for (let value = low; value <= high; value++) if (step === undefined || Number.isInteger(value / step)) values.push(value);
+  return values.length > 0 ? { enum: values } : undefined;
 }
 
 function isObject(value: unknown): value is In {
@@ -199,6 +227,8 @@ class Translator {
         if (maxItems !== undefined) out.maxItems = Math.min(maxItems, (out.maxItems as number | undefined) ?? maxItems);
         return out;
       }
+      case 'integer':
+        return smallIntegerRange(schema) ?? { type };
       default:
         return { type };
     }
@@ -219,14 +249,25 @@ class Translator {
   }
 }
 
-/** The grammar generator's schema for `schema`, or a 400 naming what is not supported. */
-export function toGrammarSchema(schema: unknown): GbnfJsonSchema {
-  if (!isObject(schema)) problem('the schema must be an object', '');
-  const translator = new Translator(schema);
-  let out = translator.translate(schema, '', 0);
-  if (Object.keys(translator.defs).length > 0) {
-    // The generator reads $defs from the schemas on the way down; the root has to carry them.
-    out = out.type === 'object' || out.type === 'array' || out.oneOf !== undefined ? { ...out, $defs: translator.defs } : { oneOf: [out], $defs: translator.defs };
+/**
+ * The grammar generator's schema for `schema`, or a 400 naming what is not supported
+ * (`param`: where the schema is in the request; `subject`: what it is, for the message).
+ */
+export function toGrammarSchema(schema: unknown, param = SCHEMA_PARAM, subject = 'response_format'): GbnfJsonSchema {
+  try {
+    if (!isObject(schema)) problem('the schema must be an object', '');
+    const translator = new Translator(schema);
+    let out = translator.translate(schema, '', 0);
+    if (Object.keys(translator.defs).length > 0) {
+      // The generator reads $defs from the schemas on the way down; the root has to carry them.
+      out = out.type === 'object' || out.type === 'array' || out.oneOf !== undefined ? { ...out, $defs: translator.defs } : { oneOf: [out], $defs: translator.defs };
+    }
+    return out as GbnfJsonSchema;
+  } catch (error) {
+    if (!(error instanceof SchemaProblem)) throw error;
+    throw invalidRequest(
+      `Invalid schema for ${subject}: ${error.message} (at #${error.path}). The llama-cpp provider supports type, properties, required, additionalProperties, items, prefixItems, enum, const, anyOf/oneOf, $ref to $defs, nullable, string length and date/time formats, array and property counts; minimum/maximum/multipleOf and other formats are checked on the output.`,
+      param,
+    );
   }
-  return out as GbnfJsonSchema;
 }

@@ -81,10 +81,46 @@ describe('llama-cpp provider: chat', () => {
     expect(result.choices[0]?.message.content).toBe('');
   });
 
-  it('gives n choices', async () => {
-    const result = await provider.chat(chatRequest({ n: 2, max_tokens: 4 }), call(models.neverStops()));
+  it('gives n choices, generated as parallel sequences', async () => {
+    const model = models.neverStops();
+    const result = await provider.chat(chatRequest({ n: 2, max_tokens: 4 }), call(model));
     expect(result.choices.map((choice) => choice.index)).toEqual([0, 1]);
     expect(result.usage.completion_tokens).toBe(8);
+    // The prompt is counted once, as OpenAI does.
+    const single = await provider.chat(chatRequest({ max_tokens: 4 }), call(model));
+    expect(result.usage.prompt_tokens).toBe(single.usage.prompt_tokens);
+    // Streamed, the choices' deltas interleave: both run at once.
+    const parts = await collectParts(provider.streamChat(chatRequest({ n: 2, max_tokens: 30 }), call(model)));
+    const order = parts.flatMap((part) => (part.type === 'text-delta' ? [part.choice] : []));
+    const firstOfSecond = order.indexOf(1);
+    expect(firstOfSecond).toBeGreaterThan(-1);
+    expect(order.lastIndexOf(0)).toBeGreaterThan(firstOfSecond);
+    expect(parts.filter((part) => part.type === 'finish')).toHaveLength(2);
+    expect(parts.at(-1)).toMatchObject({ type: 'usage', usage: { completion_tokens: 60 } });
+  });
+
+  it('reports logprobs and top_logprobs, streamed and not', async () => {
+    const model = models.neverStops();
+    const result = await provider.chat(chatRequest({ logprobs: true, top_logprobs: 3, max_tokens: 6, temperature: 0 }), call(model));
+    const content = result.choices[0]!.logprobs!.content!;
+    expect(content).toHaveLength(6);
+    expect(content.map((entry) => entry.token).join('')).toBe(result.choices[0]!.message.content);
+    for (const entry of content) {
+      expect(entry.logprob).toBeLessThanOrEqual(0);
+      expect(entry.top_logprobs).toHaveLength(3);
+      // Greedy: the chosen token is the most likely one.
+      expect(entry.top_logprobs[0]!.logprob).toBeCloseTo(entry.logprob, 5);
+      expect(entry.bytes).toEqual([...Buffer.from(entry.token)]);
+    }
+    const parts = await collectParts(provider.streamChat(chatRequest({ logprobs: true, top_logprobs: 3, max_tokens: 6, temperature: 0 }), call(model)));
+    const streamed = parts.flatMap((part) => (part.type === 'text-delta' ? ((part.logprobs as { content: unknown[] } | undefined)?.content ?? []) : []));
+    expect(streamed).toEqual(content);
+    const completion = await provider.complete({ model: 'never-stops', prompt: 'hello', max_tokens: 5, logprobs: 2, temperature: 0 }, call(model));
+    const legacy = completion.choices[0]!.logprobs!;
+    expect(legacy.tokens).toHaveLength(5);
+    expect(legacy.tokens.join('')).toBe(completion.choices[0]!.text);
+    expect(legacy.top_logprobs?.every((top) => top !== null && Object.keys(top).length <= 2)).toBe(true);
+    await expect(provider.complete({ model: 'never-stops', prompt: 'hello', logprobs: 2, echo: true }, call(model))).rejects.toMatchObject({ status: 400, param: 'logprobs' });
   });
 
   it('frees the sequence when a stream is aborted, so later requests work', async () => {
@@ -127,13 +163,11 @@ describe('llama-cpp provider: chat', () => {
 });
 
 describe('llama-cpp provider: refusals and errors', () => {
-  it('refuses tools and images with a 400', async () => {
+  it('refuses images with a 400', async () => {
     const model = models.tiny();
-    const tools = chatRequest({ tools: [{ type: 'function', function: { name: 'f' } }] });
-    await expect(provider.chat(tools, call(model))).rejects.toMatchObject({ status: 400, type: 'invalid_request_error', param: 'tools' });
     const image = chatRequest({ messages: [{ role: 'user', content: [{ type: 'text', text: 'what?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AA==' } }] }] });
     await expect(provider.chat(image, call(model))).rejects.toMatchObject({ status: 400, param: 'messages[0].content[1].type' });
-    await expect(collectParts(provider.streamChat(tools, call(model)))).rejects.toMatchObject({ status: 400, param: 'tools' });
+    await expect(collectParts(provider.streamChat(image, call(model)))).rejects.toMatchObject({ status: 400, param: 'messages[0].content[1].type' });
   });
 
   it('refuses a prompt plus max_tokens larger than the context', async () => {

@@ -1,7 +1,7 @@
 /**
  * Loads llama-cpp models on first use (or at start-up with `preload`), keeps one model and
  * one context with `parallel` sequences per configured model, lends the sequences to
- * requests (FIFO queue when all are busy) and unloads a model after `idle_unload_seconds`
+ * requests (bounded FIFO queue when all are busy, see sequence-pool.ts) and unloads a model after `idle_unload_seconds`
  * without requests. Embeddings use a second, embedding-only context per model, created on
  * the first embedding request (`acquireEmbedding`); node-llama-cpp evaluates one input at a
  * time on it, so concurrent embedding requests of a model are serialized. Load failures become a clear 503 and are retried by the next request.
@@ -17,8 +17,6 @@ import { SequencePool } from './sequence-pool.js';
 
 /** Default context size per sequence when the config sets none: the training context, capped. */
 export const DEFAULT_CONTEXT_CAP = 4096;
-/** Requests that may wait for a sequence, per model, before more are refused with a 503. */
-export const MAX_WAITING_PER_MODEL = 64;
 
 export interface LoadedModel {
   /** The node-llama-cpp module (imported lazily). */
@@ -132,7 +130,7 @@ export class LoadedModels {
         context,
         chatWrapper,
         contextSize: context.contextSize,
-        pool: new SequencePool(sequences, MAX_WAITING_PER_MODEL, config.name),
+        pool: new SequencePool(sequences, { maxWaiting: config.max_queue, maxWaitMs: config.queue_timeout_seconds * 1000 }, config.name),
       };
       return loaded;
     } catch (error) {

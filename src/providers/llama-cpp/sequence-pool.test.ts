@@ -5,7 +5,7 @@ const never = new AbortController().signal;
 
 describe('SequencePool', () => {
   it('lends free items, then queues waiters first in, first out', async () => {
-    const pool = new SequencePool(['a', 'b'], 4, 'm');
+    const pool = new SequencePool(['a', 'b'], { maxWaiting: 4, maxWaitMs: 0 }, 'm');
     expect(await pool.acquire(never)).toBe('a');
     expect(await pool.acquire(never)).toBe('b');
     const order: string[] = [];
@@ -19,15 +19,26 @@ describe('SequencePool', () => {
   });
 
   it('drops an aborted waiter and refuses beyond the queue bound', async () => {
-    const pool = new SequencePool(['a'], 1, 'm');
+    const pool = new SequencePool(['a'], { maxWaiting: 1, maxWaitMs: 0 }, 'm');
     await pool.acquire(never);
     const controller = new AbortController();
     const waiting = pool.acquire(controller.signal);
-    await expect(pool.acquire(never)).rejects.toMatchObject({ status: 503, code: 'model_overloaded' });
+    await expect(pool.acquire(never)).rejects.toMatchObject({ status: 429, code: 'model_overloaded', headers: { 'retry-after': expect.stringMatching(/^[1-9]\d*$/) } });
     controller.abort(new Error('gone'));
     await expect(waiting).rejects.toThrow('gone');
     pool.release('a');
     expect(pool.inUse).toBe(0);
+    expect(await pool.acquire(never)).toBe('a');
+  });
+
+  it('refuses a waiter that waited too long', async () => {
+    const pool = new SequencePool(['a'], { maxWaiting: 4, maxWaitMs: 50 }, 'm');
+    await pool.acquire(never);
+    const started = performance.now();
+    await expect(pool.acquire(never)).rejects.toMatchObject({ status: 429, code: 'model_overloaded', message: expect.stringContaining('waited') });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(45);
+    expect(pool.inUse).toBe(1);
+    pool.release('a');
     expect(await pool.acquire(never)).toBe('a');
   });
 });

@@ -76,7 +76,7 @@ describe('llama-cpp provider: response_format', () => {
   });
 
   it('a complete answer that breaks what the grammar cannot enforce: 500 invalid_model_output (after a retry), or an error ending the stream', async () => {
-    const pinned = { type: 'object', properties: { n: { type: 'integer', minimum: 5, maximum: 5 } }, required: ['n'] };
+    const pinned = { type: 'object', properties: { n: { type: 'number', minimum: 5, maximum: 5 } }, required: ['n'] };
     const format = { type: 'json_schema', json_schema: { name: 'pinned', schema: pinned } } as const;
     const error = await provider.chat(request({ response_format: format, max_tokens: 40 }), call()).catch((caught: unknown) => caught);
     expect(error).toMatchObject({ status: 500, type: 'server_error', code: 'invalid_model_output' });
@@ -91,6 +91,18 @@ describe('llama-cpp provider: response_format', () => {
     // The sequence came back: the next request works.
     const after = await provider.chat(request({ response_format: { type: 'json_object' } }), call());
     expect(after.choices[0]?.finishReason).toBe('stop');
+  });
+
+  it('enforces small integer ranges through the grammar', async () => {
+    const ranged = { type: 'object', properties: { n: { type: 'integer', minimum: 3, exclusiveMaximum: 6 } }, required: ['n'], additionalProperties: false };
+    expect(toGrammarSchema(ranged)).toEqual({ type: 'object', properties: { n: { enum: [3, 4, 5] } } });
+    expect(toGrammarSchema({ type: 'integer', minimum: 0, maximum: 10, multipleOf: 5 })).toEqual({ enum: [0, 5, 10] });
+    expect(toGrammarSchema({ type: 'integer', minimum: 0, maximum: 1000 })).toEqual({ type: 'integer' });
+    const format = { type: 'json_schema', json_schema: { name: 'ranged', schema: ranged } } as const;
+    for (const seed of [1, 2, 3]) {
+      const result = await provider.chat(request({ response_format: format, max_tokens: 40, seed }), call());
+      expect([3, 4, 5]).toContain(JSON.parse(result.choices[0]!.message.content!).n);
+    }
   });
 
   it('refuses schemas the grammar cannot express with a 400 naming the problem', async () => {

@@ -81,6 +81,6 @@ export function invalidModelOutput(modelName: string, problem: string): GatewayE
     status: 500,
     type: 'server_error',
     code: 'invalid_model_output',
-    message: `The model '${modelName}' produced output that does not fit response_format: ${problem}. The grammar could not enforce every constraint of the schema; retrying may help.`,
+    message: `The model '${modelName}' produced output that does not fit the requested schema: ${problem}. The grammar could not enforce every constraint of the schema; retrying may help.`,
   });
 }
