@@ -4,13 +4,14 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createLogger } from './logging/create-logger.js';
 import { createApp } from './app.js';
 import { createMasterKeyAuthenticator } from './auth/key-authenticator.js';
 import { resolveMasterKey, type MasterKey } from './auth/master-key.js';
+import { resolveDataDirectory } from './config/data-directory.js';
 import { loadConfig } from './config/load-config.js';
 import type { Config, ModelConfig } from './config/schema.js';
 import { ModelRegistry } from './gateway/model-registry.js';
@@ -88,7 +89,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const { config, path } = loadConfig({ path: options.configPath, workingDirectory, environment });
   const host = options.host ?? config.server.host;
   const port = options.port ?? config.server.port;
-  const dataDirectory = resolve(workingDirectory, options.dataDirectory ?? environment.CHATGATE_DATA_DIR ?? config.data_dir ?? '.chatgate');
+  const dataDirectory = resolveDataDirectory({ option: options.dataDirectory, configured: config.data_dir, environment, workingDirectory });
   mkdirSync(dataDirectory, { recursive: true, mode: 0o700 });
 
   const appLogger = createLogger(config.log_level);

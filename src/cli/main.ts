@@ -1,4 +1,7 @@
-/** The `chatgate` command line: `chatgate serve [--config FILE] [--port N] [--host H] [--data-dir DIR]`. */
+/**
+ * The `chatgate` command line: `chatgate serve [--config FILE] [--port N] [--host H] [--data-dir DIR]`,
+ * `chatgate pull <source>` and `chatgate models`.
+ */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load-config.js';
@@ -7,6 +10,8 @@ const USAGE = `Usage: chatgate <command> [options]
 
 Commands:
   serve     Serve the OpenAI-compatible API (default: http://127.0.0.1:8080/v1)
+  pull      Download a GGUF model (URL or Hugging Face owner/repo/file.gguf) and add it to the config
+  models    List the GGUF models on disk and the configured models using them
   version   Print the version
   help      Print this help
 
@@ -16,9 +21,23 @@ Options of serve:
   --host H          Address to listen on (default 127.0.0.1)
   --data-dir DIR    Where the database and generated master key live (default ./.chatgate)
 
+Options of pull (chatgate pull <source> [options]; chatgate pull --help for more):
+  --models-dir DIR  Where models are stored (default: <data dir>/models)
+  --config FILE     Config file the model is added to (default ./chatgate.yaml; created if missing)
+  --name NAME       Model name (default: the file name, lowercase, without .gguf)
+  --sha256 HEX      Expected sha256 (else the one Hugging Face announces)
+  --no-register     Only download; leave the config file alone
+  --force           Replace a model of the same name, or a local file that differs
+  --quiet, -q       No progress output
+
+Options of models:
+  --models-dir DIR, --data-dir DIR, --config FILE as above; --json for machine-readable output
+
 Environment:
   CHATGATE_MASTER_KEY   The API key clients use (generated and stored when unset)
   OPENAI_API_KEY        Route the built-in model names to OpenAI instead of the mock
+  HF_TOKEN              Hugging Face access token for pull (gated or private repos)
+  HF_ENDPOINT           Hugging Face endpoint for pull (default https://huggingface.co)
 `;
 
 function version(): string {
@@ -80,6 +99,14 @@ export async function runCli(argv: string[]): Promise<number> {
     switch (command) {
       case 'serve':
         return await serveCommand(rest);
+      case 'pull': {
+        const { pullCommand } = await import('./pull-command.js');
+        return await pullCommand(rest);
+      }
+      case 'models': {
+        const { modelsCommand } = await import('./models-command.js');
+        return await modelsCommand(rest);
+      }
       case 'version':
       case '--version':
       case '-v':

@@ -51,7 +51,7 @@ export function grammarFor(model: LlamaModel, format: OutputFormat): Promise<Lla
     format.kind === 'json_object'
       ? model.llama.getGrammarFor('json')
       : model.llama.createGrammarForJsonSchema(format.grammarSchema as never).then(
-          (grammar) => grammar as LlamaGrammar,
+          (grammar) => withPlainIntegers(model, grammar),
           (error: unknown) => {
             throw invalidRequest(`Invalid schema for response_format: the grammar could not be built (${error instanceof Error ? error.message : String(error)}).`, SCHEMA_PARAM);
           },
@@ -60,6 +60,23 @@ export function grammarFor(model: LlamaModel, format: OutputFormat): Promise<Lla
   created.catch(() => cache.delete(key));
   while (cache.size > GRAMMAR_CACHE_SIZE) cache.delete(cache.keys().next().value!);
   return created;
+}
+
+/** The generator's integer rule, which also allows an exponent (`1e5`). */
+const INTEGER_RULE = /^integer-number-rule ::= .*$/m;
+const PLAIN_INTEGER_RULE = 'integer-number-rule ::= "-"? ("0" | [1-9] [0-9]{0,15})';
+
+/**
+ * The grammar with integers written as plain digits: the generator's integer rule allows an
+ * exponent, and `1e5`, while a valid JSON Schema integer, is a float to many JSON parsers.
+ */
+async function withPlainIntegers(model: LlamaModel, grammar: LlamaGrammar): Promise<LlamaGrammar> {
+  if (!INTEGER_RULE.test(grammar.grammar)) return grammar;
+  return model.llama.createGrammar({
+    grammar: grammar.grammar.replace(INTEGER_RULE, PLAIN_INTEGER_RULE),
+    stopGenerationTriggers: grammar.stopGenerationTriggers,
+    trimWhitespaceSuffix: grammar.trimWhitespaceSuffix,
+  });
 }
 
 /** Why the finished text does not fit the format, or undefined when it does. */

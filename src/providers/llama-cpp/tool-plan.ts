@@ -11,6 +11,7 @@ import type { ChatCompletionRequest } from '../../openai/chat-completion-request
 import { invalidRequest } from '../../errors/gateway-error.js';
 import { matchesSchema } from '../mock/json-schema-check.js';
 import type { JsonSchema } from '../mock/json-schema-ref.js';
+import { hasExponentInteger, mentionsIntegers } from './integer-notation.js';
 import { toGrammarSchema } from './json-schema-grammar.js';
 
 export interface PlannedFunction {
@@ -99,5 +100,7 @@ export function argumentsProblem(definition: PlannedFunction, argumentsText: str
   } catch {
     return `the arguments of '${definition.name}' are not valid JSON`;
   }
-  return matchesSchema(value, definition.schema) ? undefined : `the arguments of '${definition.name}' do not match its parameters schema`;
+  if (!matchesSchema(value, definition.schema)) return `the arguments of '${definition.name}' do not match its parameters schema`;
+  if (mentionsIntegers(definition.schema) && hasExponentInteger(argumentsText)) return `the arguments of '${definition.name}' write an integer with an exponent`;
+  return undefined;
 }
