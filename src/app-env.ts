@@ -1,5 +1,5 @@
 /** The typed Hono environment shared by the app, its middleware and its routes. */
-import type { Principal } from './auth/key-authenticator.js';
+import type { Principal } from './auth/principal.js';
 import type { Usage } from './openai/responses.js';
 
 export interface AppVariables {
@@ -7,8 +7,16 @@ export interface AppVariables {
   /** `performance.now()` when the request arrived. */
   startedAt: number;
   principal: Principal;
+  /** The client's address (behind trusted proxies: from X-Forwarded-For); null when unknown. */
+  clientIp: string | null;
   /** The configured model a request resolved to, for logs. */
   modelName: string;
+  /** Which provider served it (`mock`, `llama-cpp`, `openai-compatible:<upstream model>`), for the audit log. */
+  providerName: string;
+  /** The end user the client named (`user` in the body), for the audit log. */
+  endUser: string;
+  /** The request body as received (kept for the audit log when bodies are recorded). */
+  rawBody: string;
   /** Token usage of a finished non-streamed answer, for the request log. */
   usage: Usage;
   /** The error code of a failed request, for the request log. */

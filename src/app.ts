@@ -16,8 +16,16 @@ import { modelsRoutes } from './api/models.js';
 import type { KeyAuthenticator } from './auth/key-authenticator.js';
 import { methodNotAllowed, unknownRoute } from './errors/gateway-error.js';
 import { createErrorHandler, errorResponse } from './errors/render-error.js';
+import { createAdminKeyRoutes } from './admin/keys-routes.js';
+import { mintTokenHandler } from './admin/token-routes.js';
+import { createAdminAuditRoutes } from './admin/audit-routes.js';
+import { refuseWhile } from './middleware/admission.js';
+import type { AuditLogStore } from './storage/spec.js';
+import type { KeyService } from './keys/key-service.js';
+import type { TokenSigner } from './keys/tokens.js';
 import { accessLog } from './middleware/access-log.js';
 import { authenticate } from './middleware/authenticate.js';
+import { authorizeRequest } from './middleware/authorize.js';
 import { cors } from './middleware/cors.js';
 import { recordRequests } from './middleware/record-requests.js';
 import { requestContext } from './middleware/request-context.js';
@@ -25,6 +33,14 @@ import { requestContext } from './middleware/request-context.js';
 export interface AppDependencies extends ApiDependencies {
   authenticator: KeyAuthenticator;
   corsOrigins: string[];
+  /** `server.trusted_proxies`: whose X-Forwarded-For gives the client address. */
+  trustedProxies?: string[];
+  /** API key management (admin API, `POST /v1/tokens`); absent: the master key only. */
+  keys?: { service: KeyService; tokens: TokenSigner };
+  /** The audit log, for the admin API's usage, logs, erasure and verification. */
+  auditLog?: AuditLogStore;
+  /** True while audit records cannot be written fast enough: new requests get 503. */
+  auditBacklogged?: () => boolean;
 }
 
 const KNOWN_PATHS = new Map<string, string[]>([
@@ -32,6 +48,11 @@ const KNOWN_PATHS = new Map<string, string[]>([
   ['/v1/completions', ['POST']],
   ['/v1/embeddings', ['POST']],
   ['/v1/models', ['GET']],
+  ['/v1/tokens', ['POST']],
+  ['/admin/keys', ['GET', 'POST']],
+  ['/admin/usage', ['GET']],
+  ['/admin/logs', ['GET']],
+  ['/admin/audit/verify', ['GET']],
 ]);
 
 export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
@@ -51,13 +72,26 @@ export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
 
   app.get('/health', (context) => context.json({ status: 'ok' }));
 
+  const authentication = authenticate(dependencies.authenticator, { trustedProxies: dependencies.trustedProxies ?? [] });
   const v1 = new Hono<AppEnv>();
-  v1.use('*', authenticate(dependencies.authenticator));
-  v1.use('*', recordRequests(dependencies.recorder));
+  v1.use('*', authentication);
+  if (dependencies.auditBacklogged) v1.use('*', refuseWhile(dependencies.auditBacklogged));
+  v1.use('*', recordRequests(dependencies));
+  v1.use('*', authorizeRequest());
   v1.route('/models', modelsRoutes(dependencies.models));
   v1.post('/chat/completions', chatCompletionsHandler(dependencies));
   v1.post('/completions', completionsHandler(dependencies));
   v1.post('/embeddings', embeddingsHandler(dependencies));
+  if (dependencies.keys) v1.post('/tokens', mintTokenHandler({ tokens: dependencies.keys.tokens, maxBodyBytes: dependencies.maxBodyBytes }));
   app.route('/v1', v1);
+
+  if (dependencies.keys) {
+    const admin = new Hono<AppEnv>();
+    admin.use('*', authentication);
+    admin.use('*', authorizeRequest());
+    admin.route('/', createAdminKeyRoutes({ keys: dependencies.keys.service, tokens: dependencies.keys.tokens, maxBodyBytes: dependencies.maxBodyBytes }));
+    if (dependencies.auditLog) admin.route('/', createAdminAuditRoutes(dependencies.auditLog));
+    app.route('/admin', admin);
+  }
   return app;
 }

@@ -9,18 +9,24 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createLogger } from './logging/create-logger.js';
 import { createApp } from './app.js';
-import { createMasterKeyAuthenticator } from './auth/key-authenticator.js';
+import { createGatewayAuthenticator } from './keys/authenticator.js';
+import { IpMatcher } from './keys/ip-access.js';
+import { KeyCache } from './keys/key-cache.js';
+import { KeyService } from './keys/key-service.js';
+import { TokenSigner } from './keys/tokens.js';
 import { resolveMasterKey, type MasterKey } from './auth/master-key.js';
 import { resolveDataDirectory } from './config/data-directory.js';
-import { loadConfig } from './config/load-config.js';
+import { ConfigError, loadConfig } from './config/load-config.js';
 import type { Config, ModelConfig } from './config/schema.js';
 import { ModelRegistry } from './gateway/model-registry.js';
 import { createMockProvider } from './providers/mock/mock-provider.js';
 import { createLlamaCppProvider } from './providers/llama-cpp/llama-cpp-provider.js';
 import { createOpenAiCompatibleProvider } from './providers/openai-compatible/openai-compatible-provider.js';
 import type { Provider } from './providers/spec.js';
-import { RequestLogWriter } from './storage/request-log-writer.js';
-import { openSqliteStore } from './storage/sqlite/sqlite-store.js';
+import { AuditWriter } from './audit/audit-writer.js';
+import { startRetention } from './audit/retention.js';
+import { createMetering } from './limits/create-metering.js';
+import { openStore } from './storage/open-store.js';
 import type { Store } from './storage/spec.js';
 import { TokenCounters } from './tokens/token-counter.js';
 import { unixSeconds } from './api/ids.js';
@@ -92,16 +98,40 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const dataDirectory = resolveDataDirectory({ option: options.dataDirectory, configured: config.data_dir, environment, workingDirectory });
   mkdirSync(dataDirectory, { recursive: true, mode: 0o700 });
 
+  try {
+    new IpMatcher(config.server.trusted_proxies);
+  } catch (error) {
+    throw new ConfigError(`server.trusted_proxies: ${(error as Error).message}`);
+  }
+
   const appLogger = createLogger(config.log_level);
   const logger = appLogger.logger;
   const masterKey = resolveMasterKey(dataDirectory, environment);
 
-  const store: Store = openSqliteStore(join(dataDirectory, 'chatgate.db'));
-  await store.migrate();
-  const recorder = new RequestLogWriter({
-    store: store.requestLog,
-    onError: (error) => logger.error({ droppedRecords: error.droppedRecords, err: error.cause }, error.message),
+  const store: Store = await openStore({
+    databaseUrl: config.database_url,
+    sqlitePath: join(dataDirectory, 'chatgate.db'),
+    onError: (error) => logger.warn({ err: error }, 'A database connection failed'),
   });
+  try {
+    await store.migrate();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const recorder = new AuditWriter({
+    store: store.auditLog,
+    spillDirectory: dataDirectory,
+    onError: (message, error) => logger.error({ err: error }, message),
+  });
+  const replayed = await recorder.replaySpills();
+  if (replayed > 0) logger.info({ records: replayed }, 'Wrote audit records kept from the last shutdown');
+  const metering = createMetering(config, store, logger);
+  const retention = startRetention(store.auditLog, config.audit.retention_days, logger);
+
+  const keyCache = new KeyCache(store.keys);
+  const tokenSigner = new TokenSigner(store.metadata);
+  const keyService = new KeyService(store.keys, { onChange: () => keyCache.invalidate() });
 
   const tokenCounters = new TokenCounters();
   await Promise.all([...new Set(config.models.map((model) => model.tokenizer))].map((name) => tokenCounters.get(name)));
@@ -114,9 +144,15 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     tokenCounters,
     recorder,
     logger,
-    authenticator: createMasterKeyAuthenticator(masterKey.key),
+    authenticator: createGatewayAuthenticator({ masterKey: masterKey.key, keys: keyCache, tokens: tokenSigner }),
     maxBodyBytes: config.server.max_body_bytes,
     corsOrigins: config.server.cors_origins,
+    trustedProxies: config.server.trusted_proxies,
+    keys: { service: keyService, tokens: tokenSigner },
+    metering,
+    auditBodies: config.audit.bodies,
+    auditLog: store.auditLog,
+    auditBacklogged: () => recorder.backlogged,
   });
 
   const server: ServerType = await new Promise((resolveListening, rejectListening) => {
@@ -151,7 +187,9 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         const force = setTimeout(() => httpServer.closeAllConnections(), 10_000);
         force.unref();
       });
+      retention.stop();
       await recorder.close();
+      await metering.limiter.close();
       await store.close();
       const providers = new Set(models.list().map((model) => model.provider));
       await Promise.all([...providers].map((provider) => provider.close?.()));

@@ -3,20 +3,22 @@ import type { Logger } from 'pino';
 import type { ModelRegistry } from '../gateway/model-registry.js';
 import type { TokenCounters } from '../tokens/token-counter.js';
 import type { Usage } from '../openai/responses.js';
-import type { RequestLogRecord } from '../storage/spec.js';
-
-/** One finished request, as handed to the request log (metadata only, never bodies). */
-export type CompletedRequest = RequestLogRecord;
+import type { AuditRecord } from '../storage/spec.js';
+import type { Metering } from './request-metering.js';
 
 export interface RequestRecorder {
   /** Synchronous and cheap: the recorder batches writes off the request path. */
-  record(entry: CompletedRequest): void;
+  record(entry: AuditRecord): void;
 }
 
 export interface ApiDependencies {
   models: ModelRegistry;
   tokenCounters: TokenCounters;
   recorder: RequestRecorder;
+  /** Rate limits, budgets and prices. */
+  metering: Metering;
+  /** Keep request and response bodies in the audit log. */
+  auditBodies: boolean;
   logger: Logger;
   /** Largest accepted request body, in bytes (413 beyond). */
   maxBodyBytes: number;

@@ -1,6 +1,7 @@
 /** `POST /v1/chat/completions`: validate, resolve the model, check, call the provider, render. */
 import type { Context } from 'hono';
 import type { AppEnv } from '../app-env.js';
+import { checkModelAllowed } from '../keys/access-policy.js';
 import { chatCompletionRequest, type ChatCompletionRequest } from '../openai/chat-completion-request.js';
 import type { ChatCompletion } from '../openai/responses.js';
 import { checkChatContextWindow } from '../gateway/context-window.js';
@@ -10,7 +11,8 @@ import type { ApiDependencies } from './api-dependencies.js';
 import { checkChatRequest } from './chat-request-checks.js';
 import { newObjectId, unixSeconds } from './ids.js';
 import { parseWith, readJsonBody } from './parse-request.js';
-import { setUsage } from './request-recording.js';
+import { noteModel, setUsage } from './request-recording.js';
+import { reserveChat } from './request-metering.js';
 import { providerCall, serveProviderStream } from './provider-stream.js';
 
 export function toChatCompletion(result: ChatResult, modelName: string): ChatCompletion {
@@ -35,10 +37,12 @@ export function toChatCompletion(result: ChatResult, modelName: string): ChatCom
 export function chatCompletionsHandler(dependencies: ApiDependencies) {
   return async (context: Context<AppEnv>): Promise<Response> => {
     const request: ChatCompletionRequest = parseWith(chatCompletionRequest, await readJsonBody(context, dependencies.maxBodyBytes));
+    checkModelAllowed(context.get('principal'), request.model);
     const model = dependencies.models.resolve(request.model);
-    context.set('modelName', model.config.name);
+    noteModel(context, model.config, request.user);
     checkChatRequest(request, model);
     await checkChatContextWindow(request, model.config, dependencies.tokenCounters);
+    await reserveChat(context, dependencies, model.config, request);
 
     if (!request.stream) {
       const result = await model.provider.chat(request, providerCall(context, model, context.req.raw.signal));
@@ -49,6 +53,6 @@ export function chatCompletionsHandler(dependencies: ApiDependencies) {
       { id: newObjectId('chatcmpl-'), created: unixSeconds(), model: model.config.name, systemFingerprint: null },
       request.stream_options?.include_usage === true,
     );
-    return serveProviderStream(context, model, dependencies.recorder, renderer, (call) => model.provider.streamChat(request, call));
+    return serveProviderStream(context, model, dependencies, renderer, (call) => model.provider.streamChat(request, call));
   };
 }

@@ -1,6 +1,7 @@
 /** `POST /v1/completions`, the legacy text completion endpoint. */
 import type { Context } from 'hono';
 import type { AppEnv } from '../app-env.js';
+import { checkModelAllowed } from '../keys/access-policy.js';
 import { completionRequest, type CompletionRequest } from '../openai/completion-request.js';
 import type { Completion } from '../openai/responses.js';
 import { checkCompletionContextWindow } from '../gateway/context-window.js';
@@ -10,7 +11,8 @@ import { invalidRequest } from '../errors/gateway-error.js';
 import type { ApiDependencies } from './api-dependencies.js';
 import { newObjectId, unixSeconds } from './ids.js';
 import { parseWith, readJsonBody } from './parse-request.js';
-import { setUsage } from './request-recording.js';
+import { noteModel, setUsage } from './request-recording.js';
+import { reserveCompletion } from './request-metering.js';
 import { providerCall, serveProviderStream } from './provider-stream.js';
 
 export function toCompletion(result: CompletionResult, modelName: string): Completion {
@@ -45,10 +47,12 @@ function checkCompletionRequest(request: CompletionRequest): void {
 export function completionsHandler(dependencies: ApiDependencies) {
   return async (context: Context<AppEnv>): Promise<Response> => {
     const request = parseWith(completionRequest, await readJsonBody(context, dependencies.maxBodyBytes));
+    checkModelAllowed(context.get('principal'), request.model);
     const model = dependencies.models.resolve(request.model);
-    context.set('modelName', model.config.name);
+    noteModel(context, model.config, request.user);
     checkCompletionRequest(request);
     await checkCompletionContextWindow(request, model.config, dependencies.tokenCounters);
+    await reserveCompletion(context, dependencies, model.config, request);
 
     if (!request.stream) {
       const result = await model.provider.complete(request, providerCall(context, model, context.req.raw.signal));
@@ -59,6 +63,6 @@ export function completionsHandler(dependencies: ApiDependencies) {
       { id: newObjectId('cmpl-'), created: unixSeconds(), model: model.config.name, systemFingerprint: null },
       request.stream_options?.include_usage === true,
     );
-    return serveProviderStream(context, model, dependencies.recorder, renderer, (call) => model.provider.streamComplete(request, call));
+    return serveProviderStream(context, model, dependencies, renderer, (call) => model.provider.streamComplete(request, call));
   };
 }

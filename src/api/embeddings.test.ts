@@ -1,4 +1,6 @@
 import { pino } from 'pino';
+import { MemoryLimiter } from '../limits/memory-limiter.js';
+import { createPriceTable } from '../pricing/price-table.js';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import { createMasterKeyAuthenticator } from '../auth/key-authenticator.js';
@@ -83,6 +85,8 @@ describe('POST /v1/embeddings', () => {
       models: new ModelRegistry([{ config: mockModel.parse({ name: 'chat-only', provider: 'mock' }), provider, created: 0 }]),
       tokenCounters: new TokenCounters(),
       recorder: { record: () => {} },
+      metering: { limiter: new MemoryLimiter(), prices: createPriceTable({}) },
+      auditBodies: false,
       logger: pino({ level: 'silent' }),
       maxBodyBytes: 1_000_000,
       authenticator: createMasterKeyAuthenticator('sk-test'),

@@ -5,6 +5,7 @@
  */
 import type { Context } from 'hono';
 import type { AppEnv } from '../app-env.js';
+import { checkModelAllowed } from '../keys/access-policy.js';
 import { GatewayError, invalidRequest, missingParameter } from '../errors/gateway-error.js';
 import { fitDimensions, toBase64Embedding } from '../openai/embedding-encoding.js';
 import { MAX_EMBEDDING_INPUTS, embeddingInputs, embeddingRequest, type CreateEmbeddingResponse, type EmbeddingRequest } from '../openai/embedding-request.js';
@@ -12,7 +13,8 @@ import type { EmbeddingResult } from '../providers/spec.js';
 import type { ApiDependencies } from './api-dependencies.js';
 import { parseWith, readJsonBody } from './parse-request.js';
 import { providerCall } from './provider-stream.js';
-import { setUsage } from './request-recording.js';
+import { noteModel, setUsage } from './request-recording.js';
+import { reserveEmbedding } from './request-metering.js';
 
 /**
  * Validates the body. A missing, empty or too long `input` gets its own message (the schema's
@@ -65,12 +67,14 @@ export function toEmbeddingResponse(request: EmbeddingRequest, result: Embedding
 export function embeddingsHandler(dependencies: ApiDependencies) {
   return async (context: Context<AppEnv>): Promise<Response> => {
     const request = parseEmbeddingRequest(await readJsonBody(context, dependencies.maxBodyBytes));
+    checkModelAllowed(context.get('principal'), request.model);
     const model = dependencies.models.resolve(request.model);
-    context.set('modelName', model.config.name);
+    noteModel(context, model.config, request.user);
     const provider = model.provider;
     if (provider.embed === undefined) {
       throw invalidRequest(`The model '${model.config.name}' does not support embeddings.`, 'model', 'model_not_supported');
     }
+    await reserveEmbedding(context, dependencies, model.config, embeddingInputs(request.input));
     const result = await provider.embed(request, providerCall(context, model, context.req.raw.signal));
     const response = toEmbeddingResponse(request, result, model.config.name);
     setUsage(context, { prompt_tokens: response.usage.prompt_tokens, completion_tokens: 0, total_tokens: response.usage.total_tokens });

@@ -1,6 +1,7 @@
 /** `GET /v1/models` and `GET /v1/models/{id}`. */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env.js';
+import { checkModelAllowed, modelAllowed } from '../keys/access-policy.js';
 import type { ModelRegistry, ResolvedModel } from '../gateway/model-registry.js';
 import type { ModelObject } from '../openai/responses.js';
 
@@ -10,7 +11,16 @@ function toModelObject(model: ResolvedModel): ModelObject {
 
 export function modelsRoutes(models: ModelRegistry): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
-  routes.get('/', (context) => context.json({ object: 'list', data: models.list().map(toModelObject) }));
-  routes.get('/:id{.+}', (context) => context.json(toModelObject(models.resolve(context.req.param('id')))));
+  routes.get('/', (context) => {
+    const principal = context.get('principal');
+    const visible = models.list().filter((model) => !principal || modelAllowed(principal, model.config.name));
+    return context.json({ object: 'list', data: visible.map(toModelObject) });
+  });
+  routes.get('/:id{.+}', (context) => {
+    const id = context.req.param('id');
+    const principal = context.get('principal');
+    if (principal) checkModelAllowed(principal, id);
+    return context.json(toModelObject(models.resolve(id)));
+  });
   return routes;
 }

@@ -111,6 +111,7 @@ export async function readBodyText(context: Context, maxBytes: number): Promise<
 /** Reads the body as JSON; a body that is not JSON is a 400, not a 500. */
 export async function readJsonBody(context: Context, maxBytes: number): Promise<unknown> {
   const text = await readBodyText(context, maxBytes);
+  context.set('rawBody', text);
   if (text.length === 0) throw invalidRequest('The request body is empty: send a JSON object.');
   try {
     return JSON.parse(text);

@@ -9,8 +9,16 @@ import type { AppEnv } from '../app-env.js';
 import type { ResolvedModel } from '../gateway/model-registry.js';
 import type { ProviderCall, StreamPart } from '../providers/spec.js';
 import { createStreamResponse, writeStreamToNode, type PartRenderer, type StreamResponseOptions } from '../streaming/stream-response.js';
-import type { RequestRecorder } from './api-dependencies.js';
-import { recordStreamEnd } from './request-recording.js';
+import { recordStreamEnd, type RecordingDependencies } from './request-recording.js';
+
+/** The parts, with their text collected into `sink` as they pass (for the audit log's response body). */
+async function* collectingText(parts: AsyncIterable<StreamPart>, sink: string[][]): AsyncIterable<StreamPart> {
+  for await (const part of parts) {
+    if (part.type === 'text-delta') (sink[part.choice] ??= []).push(part.text);
+    else if (part.type === 'tool-call-delta' || part.type === 'function-call-delta') (sink[part.choice] ??= []).push(part.argumentsDelta);
+    yield part;
+  }
+}
 
 export function providerCall(context: Context<AppEnv>, model: ResolvedModel, signal: AbortSignal): ProviderCall {
   return { model: model.config, signal, requestId: context.get('requestId') };
@@ -19,7 +27,7 @@ export function providerCall(context: Context<AppEnv>, model: ResolvedModel, sig
 export async function serveProviderStream(
   context: Context<AppEnv>,
   model: ResolvedModel,
-  recorder: RequestRecorder,
+  recording: RecordingDependencies,
   renderer: PartRenderer,
   start: (call: ProviderCall) => AsyncIterable<StreamPart>,
 ): Promise<Response> {
@@ -27,13 +35,16 @@ export async function serveProviderStream(
   const abortController = new AbortController();
   const onClientAbort = () => abortController.abort(clientSignal.reason);
   clientSignal.addEventListener('abort', onClientAbort, { once: true });
+  const collected: string[][] | undefined = recording.auditBodies ? [] : undefined;
+  const parts = start(providerCall(context, model, abortController.signal));
   const options: StreamResponseOptions = {
-    parts: start(providerCall(context, model, abortController.signal)),
+    parts: collected ? collectingText(parts, collected) : parts,
     renderer,
     abortController,
     onEnd: (outcome) => {
       clientSignal.removeEventListener('abort', onClientAbort);
-      recordStreamEnd(context, recorder, outcome);
+      const responseBody = collected ? JSON.stringify({ choices: collected.map((pieces, index) => ({ index, text: pieces.join('') })) }) : null;
+      recordStreamEnd(context, recording, outcome, responseBody);
     },
   };
   try {

@@ -1,47 +1,96 @@
 /**
- * Builds the request-log entry of a finished request. Non-streamed responses are
- * recorded by the `recordRequests` middleware; streams when their last byte is written.
+ * The end of a request: its reservation is settled with the real usage and cost, and its
+ * audit record is queued. Non-streamed responses end in the `recordRequests` middleware;
+ * streams when their last byte is written (`recordStreamEnd`).
  */
 import type { Context } from 'hono';
 import type { AppEnv } from '../app-env.js';
+import type { ModelConfig } from '../config/schema.js';
 import type { Usage } from '../openai/responses.js';
+import type { AuditRecord } from '../storage/spec.js';
 import type { StreamOutcome } from '../streaming/stream-response.js';
-import type { CompletedRequest, RequestRecorder } from './api-dependencies.js';
+import type { RequestRecorder } from './api-dependencies.js';
+import { costOf, settleRequest, type Metering } from './request-metering.js';
+
+/** Bodies longer than this are cut in the audit log (with a marker). */
+export const AUDIT_BODY_LIMIT = 1_000_000;
+
+export interface RecordingDependencies {
+  recorder: RequestRecorder;
+  metering: Metering;
+  /** Keep request and response bodies in the audit log (config `audit.bodies`). */
+  auditBodies: boolean;
+}
+
+/** Notes what the request resolved to, for the audit log: the model, who serves it, the end user. */
+export function noteModel(context: Context<AppEnv>, model: ModelConfig, user: string | undefined): void {
+  context.set('modelName', model.name);
+  context.set('providerName', model.provider === 'openai-compatible' ? `openai-compatible:${model.model ?? model.name}` : model.provider);
+  if (user) context.set('endUser', user);
+}
 
 export function setUsage(context: Context<AppEnv>, usage: Usage): void {
   context.set('usage', usage);
 }
 
-export function clientAddress(context: Context<AppEnv>): string | null {
-  const incoming = (context.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
-  return incoming?.socket?.remoteAddress ?? null;
+function clipped(text: string | undefined | null): string | null {
+  if (text === undefined || text === null) return null;
+  return text.length <= AUDIT_BODY_LIMIT ? text : `${text.slice(0, AUDIT_BODY_LIMIT)}…[cut at ${AUDIT_BODY_LIMIT} characters]`;
 }
 
-export function completedRequest(
-  context: Context<AppEnv>,
-  status: number,
-  usage: Usage | null | undefined,
-  stream: boolean,
-  errorCode: string | null,
-): CompletedRequest {
-  return {
+/** Who made the request, as the audit log names it: `master`, a key id, or `token:<key id>`. */
+function auditKeyId(context: Context<AppEnv>): string | null {
+  const principal = context.get('principal');
+  if (!principal) return null;
+  return principal.tokenId ? `token:${principal.keyId}` : principal.keyId;
+}
+
+export interface RequestEnd {
+  status: number;
+  usage: Usage | null | undefined;
+  stream: boolean;
+  errorCode: string | null;
+  responseBody?: string | null;
+}
+
+/** Settles the request's reservation and queues its audit record. Synchronous; never throws. */
+export function finishRequest(context: Context<AppEnv>, dependencies: RecordingDependencies, end: RequestEnd): void {
+  const modelName = context.get('modelName');
+  // What was used is charged even when the request failed later (a stream cut short).
+  const costMicros = costOf(dependencies.metering, modelName, end.usage);
+  settleRequest(context, dependencies.metering, end.usage, costMicros);
+  const record: AuditRecord = {
     requestId: context.get('requestId'),
-    createdAt: Date.now(),
+    createdAt: Date.now() - Math.round(performance.now() - context.get('startedAt')),
     method: context.req.method,
     path: context.req.path,
-    model: context.get('modelName') ?? null,
-    status,
+    model: modelName ?? null,
+    provider: context.get('providerName') ?? null,
+    status: end.status,
     durationMs: Math.round((performance.now() - context.get('startedAt')) * 100) / 100,
-    promptTokens: usage?.prompt_tokens ?? null,
-    completionTokens: usage?.completion_tokens ?? null,
-    stream,
-    errorCode,
-    keyId: context.get('principal')?.keyId ?? null,
-    clientIp: clientAddress(context),
+    promptTokens: end.usage?.prompt_tokens ?? null,
+    completionTokens: end.usage?.completion_tokens ?? null,
+    cachedTokens: end.usage ? (end.usage.prompt_tokens_details?.cached_tokens ?? 0) : null,
+    costMicros,
+    stream: end.stream,
+    cacheHit: null,
+    errorCode: end.errorCode,
+    keyId: auditKeyId(context),
+    user: context.get('endUser') ?? null,
+    clientIp: context.get('clientIp') ?? null,
+    requestBody: dependencies.auditBodies ? clipped(context.get('rawBody')) : null,
+    responseBody: dependencies.auditBodies ? clipped(end.responseBody) : null,
   };
+  dependencies.recorder.record(record);
 }
 
-export function recordStreamEnd(context: Context<AppEnv>, recorder: RequestRecorder, outcome: StreamOutcome): void {
+export function recordStreamEnd(context: Context<AppEnv>, dependencies: RecordingDependencies, outcome: StreamOutcome, responseBody: string | null): void {
   const errorCode = outcome.error ? (outcome.error.code ?? outcome.error.type) : outcome.cancelled ? 'client_closed' : null;
-  recorder.record(completedRequest(context, outcome.error ? outcome.error.status : outcome.cancelled ? 499 : 200, outcome.usage, true, errorCode));
+  finishRequest(context, dependencies, {
+    status: outcome.error ? outcome.error.status : outcome.cancelled ? 499 : 200,
+    usage: outcome.usage,
+    stream: true,
+    errorCode,
+    responseBody,
+  });
 }

@@ -1,6 +1,6 @@
 /**
  * The `chatgate` command line: `chatgate serve [--config FILE] [--port N] [--host H] [--data-dir DIR]`,
- * `chatgate pull <source>` and `chatgate models`.
+ * `chatgate pull <source>`, `chatgate models`, `chatgate keys …` and `chatgate audit verify`.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -12,6 +12,8 @@ Commands:
   serve     Serve the OpenAI-compatible API (default: http://127.0.0.1:8080/v1)
   pull      Download a GGUF model (URL or Hugging Face owner/repo/file.gguf) and add it to the config
   models    List the GGUF models on disk and the configured models using them
+  keys      Manage API keys: keys create|list|show|revoke|rotate (chatgate keys --help)
+  audit     audit verify: check the audit log's hash chain
   version   Print the version
   help      Print this help
 
@@ -32,6 +34,12 @@ Options of pull (chatgate pull <source> [options]; chatgate pull --help for more
 
 Options of models:
   --models-dir DIR, --data-dir DIR, --config FILE as above; --json for machine-readable output
+
+Options of keys (chatgate keys <create|list|show|revoke|rotate> [options]; chatgate keys --help for more):
+  --config FILE, --data-dir DIR as for serve; --json for machine-readable output
+  create: --name NAME [--project P] [--admin] [--models LIST] [--endpoints LIST] [--ips LIST] [--origins LIST]
+          [--rpm N] [--rpd N] [--tpm N] [--budget-usd X] [--budget-period P] [--expires-in-days N] [--metadata K=V]
+  rotate: --grace-seconds N (default 86400)
 
 Environment:
   CHATGATE_MASTER_KEY   The API key clients use (generated and stored when unset)
@@ -107,6 +115,24 @@ export async function runCli(argv: string[]): Promise<number> {
         const { modelsCommand } = await import('./models-command.js');
         return await modelsCommand(rest);
       }
+      case 'keys': {
+        const { keysCommand, KeysUsageError } = await import('./keys-command.js');
+        try {
+          return await keysCommand(rest);
+        } catch (error) {
+          if (error instanceof KeysUsageError) throw new UsageError(error.message);
+          throw error;
+        }
+      }
+      case 'audit': {
+        const { auditCommand } = await import('./audit-command.js');
+        return await auditCommand(rest, {
+          stdout: (text) => process.stdout.write(text),
+          stderr: (text) => process.stderr.write(text),
+          environment: process.env,
+          workingDirectory: process.cwd(),
+        });
+      }
       case 'version':
       case '--version':
       case '-v':
@@ -129,6 +155,11 @@ export async function runCli(argv: string[]): Promise<number> {
     if (error instanceof TypeError && 'code' in error && String((error as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`${error.message}\n\n${USAGE}`);
       return 2;
+    }
+    // The store could not be opened or migrated (the message names the database, never a password).
+    if (error instanceof Error && ['StoreOpenError', 'DatabaseConnectionError', 'SchemaTooNewError'].includes(error.name)) {
+      process.stderr.write(`${error.message}\n`);
+      return 1;
     }
     if (error instanceof Error && 'code' in error && (error as { code: unknown }).code === 'EADDRINUSE') {
       process.stderr.write(`Cannot listen: the address is already in use (${error.message}). Pick another --port.\n`);

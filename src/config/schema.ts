@@ -89,6 +89,31 @@ export const serverConfig = z
     max_body_bytes: positiveInt.default(20 * 1024 * 1024),
     /** Origins allowed by CORS (`*` for any); empty disables CORS. */
     cors_origins: z.array(z.string()).default(['*']),
+    /**
+     * Proxies (CIDRs or addresses) whose `X-Forwarded-For` is believed: the client address
+     * is the right-most address not in this list. Empty: the socket's address.
+     */
+    trusted_proxies: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+/** Price of a model in USD per million tokens. */
+export const modelPrice = z
+  .object({
+    input: z.number().min(0),
+    output: z.number().min(0),
+    /** Prompt tokens served from a cache; default: the input price. */
+    cached_input: z.number().min(0).optional(),
+  })
+  .strict();
+export type ModelPrice = z.infer<typeof modelPrice>;
+
+export const auditConfig = z
+  .object({
+    /** Also record request and response bodies (personal data: erasable, see docs). */
+    bodies: z.boolean().default(false),
+    /** Delete records older than this many days (0: keep forever). */
+    retention_days: z.number().int().min(0).default(0),
   })
   .strict();
 
@@ -97,6 +122,13 @@ export const configSchema = z
     server: serverConfig.default(serverConfig.parse({})),
     /** Where Chatgate keeps its database and generated master key. */
     data_dir: z.string().min(1).optional(),
+    /** `postgres://…`: store keys, audit log and jobs in PostgreSQL instead of the SQLite file in data_dir. */
+    database_url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
+    /** `redis://…`: share rate-limit and budget counters between instances; else they live in memory. */
+    redis_url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+    /** USD per million tokens by model name (overrides and adds to the built-in prices). */
+    prices: z.record(z.string(), modelPrice).default({}),
+    audit: auditConfig.default(auditConfig.parse({})),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     models: z.array(modelConfig).min(1),
   })

@@ -83,6 +83,130 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX request_log_request_id_index ON request_log (request_id);
     `,
   },
+  {
+    version: 3,
+    name: 'create_api_keys_and_audit_log',
+    // api_keys: the indexed columns beside the settings JSON. audit_log: `seq` is assigned by
+    // the store (never by the database), `end_user` is AuditRecord.user (`user` is reserved in
+    // Postgres). audit_chain_head: one row (id = 1), the chain's last seq and hash; appends lock
+    // it, which serializes writers across processes.
+    sqlite: `
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY NOT NULL,
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL UNIQUE,
+        secret_hash TEXT NOT NULL,
+        previous_prefix TEXT,
+        previous_secret_hash TEXT,
+        previous_valid_until INTEGER,
+        settings TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER
+      );
+      CREATE INDEX api_keys_previous_prefix_index ON api_keys (previous_prefix);
+      CREATE INDEX api_keys_created_at_index ON api_keys (created_at, id);
+      CREATE INDEX api_keys_updated_at_index ON api_keys (updated_at);
+
+      CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY NOT NULL,
+        request_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        model TEXT,
+        provider TEXT,
+        status INTEGER NOT NULL,
+        duration_ms REAL NOT NULL,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cached_tokens INTEGER,
+        cost_micros INTEGER,
+        stream INTEGER NOT NULL CHECK (stream IN (0, 1)),
+        cache_hit INTEGER CHECK (cache_hit IN (0, 1)),
+        error_code TEXT,
+        key_id TEXT,
+        end_user TEXT,
+        client_ip TEXT,
+        request_body TEXT,
+        response_body TEXT,
+        personal_digest TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        erased_at INTEGER
+      );
+      CREATE INDEX audit_log_created_at_index ON audit_log (created_at);
+      CREATE INDEX audit_log_key_id_index ON audit_log (key_id, created_at);
+      CREATE INDEX audit_log_end_user_index ON audit_log (end_user);
+      CREATE INDEX audit_log_model_index ON audit_log (model, created_at);
+
+      CREATE TABLE audit_chain_head (
+        id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+        last_seq INTEGER NOT NULL,
+        last_hash TEXT NOT NULL
+      );
+      INSERT INTO audit_chain_head (id, last_seq, last_hash) VALUES (1, 0, '${'0'.repeat(64)}');
+    `,
+    postgres: `
+      CREATE TABLE api_keys (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT NOT NULL,
+        prefix TEXT COLLATE "C" NOT NULL UNIQUE,
+        secret_hash TEXT NOT NULL,
+        previous_prefix TEXT COLLATE "C",
+        previous_secret_hash TEXT,
+        previous_valid_until BIGINT,
+        settings JSONB NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        revoked_at BIGINT
+      );
+      CREATE INDEX api_keys_previous_prefix_index ON api_keys (previous_prefix);
+      CREATE INDEX api_keys_created_at_index ON api_keys (created_at, id);
+      CREATE INDEX api_keys_updated_at_index ON api_keys (updated_at);
+
+      CREATE TABLE audit_log (
+        seq BIGINT PRIMARY KEY,
+        request_id TEXT COLLATE "C" NOT NULL,
+        created_at BIGINT NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT COLLATE "C" NOT NULL,
+        model TEXT COLLATE "C",
+        provider TEXT COLLATE "C",
+        status INTEGER NOT NULL,
+        duration_ms DOUBLE PRECISION NOT NULL,
+        prompt_tokens BIGINT,
+        completion_tokens BIGINT,
+        cached_tokens BIGINT,
+        cost_micros BIGINT,
+        stream BOOLEAN NOT NULL,
+        cache_hit BOOLEAN,
+        error_code TEXT COLLATE "C",
+        key_id TEXT COLLATE "C",
+        end_user TEXT COLLATE "C",
+        client_ip TEXT,
+        request_body TEXT,
+        response_body TEXT,
+        personal_digest TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        erased_at BIGINT
+      );
+      CREATE INDEX audit_log_created_at_index ON audit_log (created_at);
+      CREATE INDEX audit_log_key_id_index ON audit_log (key_id, created_at);
+      CREATE INDEX audit_log_end_user_index ON audit_log (end_user);
+      CREATE INDEX audit_log_model_index ON audit_log (model, created_at);
+
+      CREATE TABLE audit_chain_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last_seq BIGINT NOT NULL,
+        last_hash TEXT NOT NULL
+      );
+      INSERT INTO audit_chain_head (id, last_seq, last_hash) VALUES (1, 0, '${'0'.repeat(64)}');
+    `,
+  },
 ];
 
 /** The schema version this code produces and understands. */

@@ -1,5 +1,5 @@
 /**
- * The storage ports: what every storage back end (SQLite now, Postgres later) implements.
+ * The storage ports: what every storage back end (SQLite, Postgres) implements.
  * The interface is asynchronous even though better-sqlite3 is synchronous, so that a
  * network database can implement it unchanged and callers never depend on the back end.
  *
@@ -65,6 +65,182 @@ export interface MetadataStore {
   set(key: string, value: string): Promise<void>;
 }
 
+/** Rights and limits of an API key (stored as JSON beside the key's indexed columns). */
+export interface ApiKeySettings {
+  /** The project the key belongs to: files, batches and fine-tuning jobs are per project. */
+  project: string;
+  /** May call `/admin` (manage keys, read usage and logs). */
+  admin: boolean;
+  /** Model names (exact, or a prefix ending in `*`) the key may use; null: all. */
+  models: string[] | null;
+  /** API paths (exact, or a prefix ending in `*`, e.g. `/v1/chat/*`) the key may call; null: all. */
+  endpoints: string[] | null;
+  /** Client addresses allowed, as CIDRs or single addresses (IPv4 and IPv6); null: any. */
+  ips: string[] | null;
+  /** Browser origins (`https://app.example.com`, or `*.example.com` hosts) allowed in Origin / Referer; null: any. */
+  origins: string[] | null;
+  /** Requests per minute and per day, tokens per minute; absent: unlimited. */
+  limits: { rpm?: number; rpd?: number; tpm?: number };
+  /** Spend limit in USD per period (calendar period in UTC; `total` never resets). */
+  budget: { usd: number; period: 'day' | 'week' | 'month' | 'total' } | null;
+  /** Wait up to this many seconds for a rate-limit window instead of refusing at once (0: refuse). */
+  queueSeconds: number;
+  /** The operator's labels (team, owner, …). */
+  metadata: Record<string, string>;
+}
+
+/** An API key as stored: never the secret, only its SHA-256 digest. */
+export interface ApiKeyRecord {
+  /** Public id, `key_` + 16 lowercase letters and digits. */
+  id: string;
+  name: string;
+  /** The visible start of the secret (`sk-cg-` + 8 characters), unique; how keys are looked up. */
+  prefix: string;
+  /** SHA-256 of the whole secret, lowercase hex. */
+  secretHash: string;
+  /** After a rotation: the old secret's prefix and digest, valid until `previousValidUntil`. */
+  previousPrefix: string | null;
+  previousSecretHash: string | null;
+  previousValidUntil: number | null;
+  settings: ApiKeySettings;
+  /** Milliseconds since the Unix epoch. */
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface KeyListOptions {
+  limit: number;
+  /** Keys created strictly after this id in listing order (ascending `createdAt`, then `id`); an unknown id gives an empty page. */
+  after?: string;
+  includeRevoked?: boolean;
+}
+
+export interface KeyStore {
+  /** Inserts a new key; rejects (KeyConflictError) when the id or prefix exists. */
+  create(record: ApiKeyRecord): Promise<void>;
+  get(id: string): Promise<ApiKeyRecord | null>;
+  /** The key whose current or previous prefix is this one (at most one of each). */
+  findByPrefix(prefix: string): Promise<ApiKeyRecord[]>;
+  list(options: KeyListOptions): Promise<ApiKeyRecord[]>;
+  /** Replaces the stored record with this one (same id); null when there is no such key. */
+  update(record: ApiKeyRecord): Promise<ApiKeyRecord | null>;
+  /** The largest `updatedAt` of all keys (cheap change detection for caches); 0 without keys. */
+  lastChange(): Promise<number>;
+}
+
+export class KeyConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeyConflictError';
+  }
+}
+
+/**
+ * One audited request: who, what, how it ended, what it cost. `user`, `clientIp` and the
+ * bodies are personal data: erasable (GDPR) without breaking the hash chain, because the
+ * chain covers their digest (`personalDigest`), not the values themselves.
+ */
+export interface AuditRecord {
+  requestId: string;
+  /** Arrival, ms since the Unix epoch. */
+  createdAt: number;
+  method: string;
+  path: string;
+  model: string | null;
+  /** Which provider (and upstream target) served it, e.g. `openai-compatible:gpt-4.1`. */
+  provider: string | null;
+  status: number;
+  durationMs: number;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  cachedTokens: number | null;
+  /** Cost in micro-USD (1e-6 USD), integer; null when unknown (no price). */
+  costMicros: number | null;
+  stream: boolean;
+  cacheHit: boolean | null;
+  errorCode: string | null;
+  /** `master`, a key id, or `token:<key id>` for a short-lived token. */
+  keyId: string | null;
+  /** Personal data (erasable): */
+  user: string | null;
+  clientIp: string | null;
+  requestBody: string | null;
+  responseBody: string | null;
+}
+
+/** An audit record as stored: its place and links in the hash chain. */
+export interface StoredAuditRecord extends AuditRecord {
+  /** Position in the chain, 1, 2, 3, … (gaps only where retention deleted records). */
+  seq: number;
+  /** sha256 of the personal fields (see audit-chain.ts), kept when they are erased. */
+  personalDigest: string;
+  prevHash: string;
+  hash: string;
+  /** When the personal fields were erased, else null. */
+  erasedAt: number | null;
+}
+
+export interface AuditFilter {
+  keyId?: string;
+  model?: string;
+  user?: string;
+  path?: string;
+  status?: number;
+  /** createdAt >= from, < to (ms). */
+  from?: number;
+  to?: number;
+}
+
+export interface AuditListOptions extends AuditFilter {
+  limit: number;
+  /** Records with seq < before (newest first paging). */
+  before?: number;
+}
+
+export type UsageGroup = 'key' | 'model' | 'user' | 'day';
+
+export interface UsageRow {
+  key?: string | null;
+  model?: string | null;
+  user?: string | null;
+  /** UTC day, `YYYY-MM-DD`. */
+  day?: string;
+  requests: number;
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  costMicros: number;
+}
+
+export interface AuditLogStore {
+  /**
+   * Appends the records to the chain in one transaction, in order: each gets the next seq,
+   * prevHash = the chain head's hash, hash = chainHash(...) (audit-chain.ts). Safe with
+   * several writers (processes) on one database: the head is locked for the transaction.
+   */
+  append(records: readonly AuditRecord[]): Promise<void>;
+  /** Newest first (seq descending), filtered. */
+  list(options: AuditListOptions): Promise<StoredAuditRecord[]>;
+  /** Oldest first: records with seq > afterSeq, for verification and export. */
+  scan(afterSeq: number, limit: number, filter?: AuditFilter): Promise<StoredAuditRecord[]>;
+  /** Sums over the records in [from, to), grouped. */
+  usage(options: { from?: number; to?: number; groupBy: UsageGroup[]; filter?: AuditFilter }): Promise<UsageRow[]>;
+  /** Sum of costMicros of a key's records (and its tokens' `token:<key id>`) in [from, to) (budgets after a restart). */
+  spendOf(keyId: string, from: number, to: number): Promise<number>;
+  /**
+   * Retention: deletes the records created before `createdBefore`; returns how many. Only a
+   * prefix of the chain is deleted (the records before the first one created at or after
+   * `createdBefore`), so that a record recorded late (a long request) never leaves a hole
+   * in the chain: such neighbours are kept until a later run.
+   */
+  deleteOlderThan(createdBefore: number): Promise<number>;
+  /** GDPR erasure: nulls user, clientIp and bodies of the user's records (sets erasedAt); returns how many. */
+  eraseUser(user: string, erasedAt: number): Promise<number>;
+  count(): Promise<number>;
+}
+
 export interface Store {
   /**
    * Applies pending migrations, each in its own transaction; a no-op when the schema is
@@ -74,6 +250,10 @@ export interface Store {
   migrate(): Promise<void>;
   readonly requestLog: RequestLogStore;
   readonly metadata: MetadataStore;
+  readonly keys: KeyStore;
+  readonly auditLog: AuditLogStore;
+  /** `sqlite` or `postgres`. */
+  readonly dialect: 'sqlite' | 'postgres';
   /** Closes the connection(s). Idempotent; the store is unusable afterwards. */
   close(): Promise<void>;
 }

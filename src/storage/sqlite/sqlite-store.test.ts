@@ -2,11 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrations, SchemaTooNewError, type Migration } from '../migrations.js';
 import type { RequestLogRecord, Store } from '../spec.js';
 import { openSqliteDatabase } from './connection.js';
 import { openSqliteStore } from './sqlite-store.js';
+import { registerStoreContract } from '../store-contract.js';
+import { openStore, StoreOpenError } from '../open-store.js';
 
 let directory: string;
 const opened: Array<{ close(): unknown }> = [];
@@ -235,5 +237,43 @@ describe('SQLite store: close', () => {
     await store.close();
     await store.close();
     await expect(store.requestLog.count()).rejects.toThrow();
+  });
+});
+
+const contractDirectory = mkdtempSync(join(tmpdir(), 'chatgate-sqlite-contract-'));
+let contractDatabases = 0;
+afterAll(() => rmSync(contractDirectory, { recursive: true, force: true }));
+
+registerStoreContract({
+  dialect: 'sqlite',
+  async freshDatabase() {
+    const path = join(contractDirectory, `contract-${(contractDatabases += 1)}.db`);
+    return {
+      async open() {
+        const store = openSqliteStore(path);
+        opened.push(store);
+        return store;
+      },
+      async exec(sql: string) {
+        const database = new Database(path);
+        try {
+          database.exec(sql);
+        } finally {
+          database.close();
+        }
+      },
+    };
+  },
+});
+
+describe('openStore with SQLite', () => {
+  it('opens the SQLite file when no database URL is set, and names a file it cannot open', async () => {
+    const store = await openStore({ sqlitePath: join(directory, 'chatgate.db') });
+    opened.push(store);
+    expect(store.dialect).toBe('sqlite');
+    const notDatabase = join(directory, 'not-a-database.db');
+    writeFileSync(notDatabase, 'plain text, no SQLite header here '.repeat(40));
+    await expect(openStore({ databaseUrl: '', sqlitePath: notDatabase })).rejects.toBeInstanceOf(StoreOpenError);
+    await expect(openStore({ sqlitePath: notDatabase })).rejects.toThrow(/Cannot open the SQLite database at .*not-a-database\.db/);
   });
 });

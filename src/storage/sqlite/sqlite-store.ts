@@ -1,6 +1,7 @@
-import type Database from 'better-sqlite3';
 import { migrations as defaultMigrations, type Migration } from '../migrations.js';
 import type {
+  AuditLogStore,
+  KeyStore,
   MetadataStore,
   RequestLogListOptions,
   RequestLogRecord,
@@ -9,6 +10,9 @@ import type {
 } from '../spec.js';
 import { openSqliteDatabase, type SqliteConnectionOptions, type SqliteDatabase } from './connection.js';
 import { applySqliteMigrations, assertSchemaNotNewer } from './migrate.js';
+import { SqliteAuditLogStore } from './sqlite-audit-log-store.js';
+import { SqliteKeyStore } from './sqlite-key-store.js';
+import { StatementCache } from './statement-cache.js';
 
 export interface SqliteStoreOptions extends SqliteConnectionOptions {
   /** The schema to migrate to; the shipped list unless a test needs another. */
@@ -34,32 +38,12 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   return new SqliteStore(database, list, path);
 }
 
-/**
- * Prepares each SQL text once, on first use (the tables may not exist before `migrate()`),
- * and hands back the same statement afterwards.
- */
-class StatementCache {
-  private readonly statements = new Map<string, Database.Statement<unknown[], unknown>>();
-
-  constructor(private readonly database: SqliteDatabase) {}
-
-  get<Parameters extends unknown[], Row = unknown>(sql: string): Database.Statement<Parameters, Row> {
-    let statement = this.statements.get(sql);
-    if (statement === undefined) {
-      statement = this.database.prepare<unknown[], unknown>(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement as unknown as Database.Statement<Parameters, Row>;
-  }
-
-  clear(): void {
-    this.statements.clear();
-  }
-}
-
 class SqliteStore implements Store {
   readonly requestLog: RequestLogStore;
   readonly metadata: MetadataStore;
+  readonly keys: KeyStore;
+  readonly auditLog: AuditLogStore;
+  readonly dialect = 'sqlite' as const;
   private readonly statements: StatementCache;
   private closed = false;
 
@@ -71,6 +55,8 @@ class SqliteStore implements Store {
     this.statements = new StatementCache(database);
     this.requestLog = new SqliteRequestLogStore(database, this.statements);
     this.metadata = new SqliteMetadataStore(this.statements);
+    this.keys = new SqliteKeyStore(this.statements);
+    this.auditLog = new SqliteAuditLogStore(database, this.statements);
   }
 
   async migrate(): Promise<void> {
