@@ -2,9 +2,12 @@
  * createApp(dependencies): the HTTP application. No side effects at import; everything it
  * uses is passed in, so tests build an app and call `app.request()` without a network.
  *
- * Pipeline: request context (id, OpenAI headers) → access log → CORS → auth → request
- * recording → route (read the body within the size limit, validate, resolve the model,
- * call the provider, render).
+ * Pipeline: request context (id, OpenAI headers) → access log → CORS → audit recording
+ * (every request, refused ones too; settles rate-limit reservations) → admission (503
+ * while the audit log is behind) → authentication (keys, tokens, client address) →
+ * authorization (endpoint, IP, origin) → route (read the body within the size limit,
+ * validate, check the model is allowed, resolve it, reserve rate limits and budget, call
+ * the provider, render).
  */
 import { Hono } from 'hono';
 import type { AppEnv } from './app-env.js';
@@ -74,9 +77,10 @@ export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
 
   const authentication = authenticate(dependencies.authenticator, { trustedProxies: dependencies.trustedProxies ?? [] });
   const v1 = new Hono<AppEnv>();
-  v1.use('*', authentication);
-  if (dependencies.auditBacklogged) v1.use('*', refuseWhile(dependencies.auditBacklogged));
+  // Every request is audited, refused ones included (a failed authentication is worth recording).
   v1.use('*', recordRequests(dependencies));
+  if (dependencies.auditBacklogged) v1.use('*', refuseWhile(dependencies.auditBacklogged));
+  v1.use('*', authentication);
   v1.use('*', authorizeRequest());
   v1.route('/models', modelsRoutes(dependencies.models));
   v1.post('/chat/completions', chatCompletionsHandler(dependencies));
@@ -87,6 +91,7 @@ export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
 
   if (dependencies.keys) {
     const admin = new Hono<AppEnv>();
+    admin.use('*', recordRequests(dependencies));
     admin.use('*', authentication);
     admin.use('*', authorizeRequest());
     admin.route('/', createAdminKeyRoutes({ keys: dependencies.keys.service, tokens: dependencies.keys.tokens, maxBodyBytes: dependencies.maxBodyBytes }));
