@@ -153,6 +153,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     auditBodies: config.audit.bodies,
     auditLog: store.auditLog,
     auditBacklogged: () => recorder.backlogged,
+    ...(config.audit.enabled ? {} : { recorder: { record: () => {} } }),
   });
 
   const server: ServerType = await new Promise((resolveListening, rejectListening) => {

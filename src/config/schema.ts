@@ -110,6 +110,8 @@ export type ModelPrice = z.infer<typeof modelPrice>;
 
 export const auditConfig = z
   .object({
+    /** Record every request in the audit log (false: nothing is recorded; usage and budgets then see nothing either). */
+    enabled: z.boolean().default(true),
     /** Also record request and response bodies (personal data: erasable, see docs). */
     bodies: z.boolean().default(false),
     /** Delete records older than this many days (0: keep forever). */
