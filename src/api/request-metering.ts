@@ -19,6 +19,7 @@ import { limitsFromSettings, rateLimitHeaders, refusalError, reserveWithin, type
 import type { PriceTable } from '../pricing/price-table.js';
 import type { Usage } from '../openai/responses.js';
 import { setResponseHeader } from '../middleware/response-headers.js';
+import { GatewayError } from '../errors/gateway-error.js';
 import type { ChatCompletionRequest } from '../openai/chat-completion-request.js';
 import type { CompletionRequest } from '../openai/completion-request.js';
 import type { TokenCounters } from '../tokens/token-counter.js';
@@ -70,10 +71,23 @@ export async function reserveRequest(context: Context<AppEnv>, metering: Meterin
     micros: metering.prices.worstCaseMicros(model.name, promptTokens, completionTokens) ?? 0,
   };
   const waitMs = principal.settings.queueSeconds * 1000;
-  const result =
-    waitMs > 0
-      ? await reserveWithin(metering.limiter, subject, limits, cost, { maxWaitMs: waitMs, signal: context.req.raw.signal })
-      : await metering.limiter.reserve(subject, limits, cost);
+  let result: Awaited<ReturnType<Limiter['reserve']>>;
+  try {
+    result =
+      waitMs > 0
+        ? await reserveWithin(metering.limiter, subject, limits, cost, { maxWaitMs: waitMs, signal: context.req.raw.signal })
+        : await metering.limiter.reserve(subject, limits, cost);
+  } catch (error) {
+    if (error instanceof GatewayError || context.req.raw.signal.aborted) throw error;
+    // Without its counters the gateway cannot keep limits exact: refuse rather than let requests through.
+    throw new GatewayError({
+      status: 503,
+      type: 'server_error',
+      code: 'rate_limiter_unavailable',
+      headers: { 'retry-after': '1' },
+      message: `The rate-limit counters cannot be reached (${error instanceof Error ? error.message : String(error)}), so requests of keys with limits are refused for now. Retry shortly.`,
+    });
+  }
   if (!result.ok) throw refusalError(result, { subjectLabel: subject });
   reservations.set(context, result.reservation);
   for (const [name, value] of Object.entries(rateLimitHeaders(result.state))) setResponseHeader(context, name, value);
