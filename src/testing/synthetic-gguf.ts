@@ -49,6 +49,12 @@ export interface TinyGgufOptions {
   logitBias?: Record<number, number>;
   name?: string;
   chatTemplate?: string;
+  /**
+   * Extra vocabulary pieces appended after the built-in ones (ids from TINY_BASE_VOCAB_SIZE
+   * on, in order): with a logit bias, a test can make the model emit a whole piece of
+   * syntax (e.g. a chat template's function-call prefix) as one token.
+   */
+  extraTokens?: string[];
 }
 
 function mulberry32(seed: number): () => number {
@@ -177,7 +183,7 @@ export interface TinyVocab {
   byteIds: number[];
 }
 
-export function buildTinyVocab(): TinyVocab {
+export function buildTinyVocab(extraTokens: readonly string[] = []): TinyVocab {
   const tokens: string[] = [];
   const scores: number[] = [];
   const types: number[] = [];
@@ -208,8 +214,12 @@ export function buildTinyVocab(): TinyVocab {
       }
     }
   }
+  for (const piece of extraTokens) add(piece, TOKEN_TYPE.NORMAL, 0);
   return { tokens, scores, types, byteIds };
 }
+
+/** How many tokens the built-in vocabulary has: the id of the first of `extraTokens`. */
+export const TINY_BASE_VOCAB_SIZE = buildTinyVocab().tokens.length;
 
 interface Tensor {
   name: string;
@@ -224,12 +234,12 @@ export function buildTinyGguf(options: TinyGgufOptions = {}): Buffer {
   const {
     seed = 1234, tensorType = 'f32', contextLength = 256, embeddingLength = 64, blockCount = 2, feedForwardLength = 128,
     headCount = 4, headCountKv = 4, initStd = 1, name = 'chatgate-tiny-test', chatTemplate = CHATML_TEMPLATE,
-    suppressInvalidUtf8 = true, logitBias = {},
+    suppressInvalidUtf8 = true, logitBias = {}, extraTokens = [],
   } = options;
   if (embeddingLength % headCount !== 0) throw new Error('embeddingLength must be divisible by headCount');
   const headDim = embeddingLength / headCount;
   const nEmbdKv = headDim * headCountKv;
-  const vocab = buildTinyVocab();
+  const vocab = buildTinyVocab(extraTokens);
   const nVocab = vocab.tokens.length;
   const ids = TINY_TOKEN_IDS;
 

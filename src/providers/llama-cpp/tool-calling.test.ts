@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { llamaCppModel, type LlamaCppModelConfig } from '../../config/schema.js';
 import type { ChatCompletionRequest, Tool } from '../../openai/chat-completion-request.js';
-import { writeTinyGguf } from '../../../test/support/tiny-gguf.js';
+import { TINY_BASE_VOCAB_SIZE, TINY_TOKEN_IDS, writeTinyGguf } from '../../../test/support/tiny-gguf.js';
 import { collectParts } from '../../../test/support/collect-parts.js';
 import type { ProviderCall, StreamPart } from '../spec.js';
 import { createLlamaCppProvider, type LlamaCppProvider } from './llama-cpp-provider.js';
@@ -16,6 +16,8 @@ import { createLlamaCppProvider, type LlamaCppProvider } from './llama-cpp-provi
 const directory = mkdtempSync(join(tmpdir(), 'chatgate-llama-tools-'));
 let provider: LlamaCppProvider;
 let model: LlamaCppModelConfig;
+/** A model that starts every answer with the template's call prefix (one token): it always calls in auto mode. */
+let caller: LlamaCppModelConfig;
 
 const weather: Tool = {
   type: 'function',
@@ -59,7 +61,14 @@ function checkWeatherArguments(text: string): void {
 beforeAll(async () => {
   await writeTinyGguf(join(directory, 'tiny.gguf'), { seed: 42 });
   model = llamaCppModel.parse({ name: 'tiny', provider: 'llama-cpp', path: join(directory, 'tiny.gguf'), threads: 1, context_size: 2048, parallel: 2, gpu_layers: 0 });
-  provider = createLlamaCppProvider({ models: [model] });
+  // ChatML's function-call prefix in node-llama-cpp is "||call: "; as one biased token the model always opens a call.
+  await writeTinyGguf(join(directory, 'caller.gguf'), {
+    seed: 42,
+    extraTokens: ['||call: '],
+    logitBias: { [TINY_BASE_VOCAB_SIZE]: 40, [TINY_TOKEN_IDS.eos]: -30, [TINY_TOKEN_IDS.imEnd]: -30 },
+  });
+  caller = llamaCppModel.parse({ name: 'caller', provider: 'llama-cpp', path: join(directory, 'caller.gguf'), threads: 1, context_size: 2048, parallel: 2, gpu_layers: 0 });
+  provider = createLlamaCppProvider({ models: [model, caller] });
 });
 afterAll(async () => {
   await provider?.close();
@@ -137,6 +146,29 @@ describe('llama-cpp function calling', () => {
     expect(typeof auto.choices[0]!.message.content).toBe('string');
     // The functions are documented in the prompt.
     expect(auto.usage.prompt_tokens).toBeGreaterThan(plain.usage.prompt_tokens + 100);
+  });
+
+  it('"auto": a model that opens a call gets it completed under the grammar, answered as tool_calls, streamed as deltas', async () => {
+    const callerCall = { model: caller, signal: new AbortController().signal, requestId: 'req_caller' };
+    const result = await provider.chat(request({ model: 'caller', tool_choice: 'auto', parallel_tool_calls: false }), callerCall);
+    const choice = result.choices[0]!;
+    expect(choice.finishReason).toBe('tool_calls');
+    expect(choice.message.tool_calls).toHaveLength(1);
+    const toolCall = choice.message.tool_calls![0]!;
+    expect(['get_weather', 'get_time']).toContain(toolCall.function.name);
+    if (toolCall.function.name === 'get_weather') checkWeatherArguments(toolCall.function.arguments);
+    else expect(['UTC', 'CET']).toContain((JSON.parse(toolCall.function.arguments) as { zone: string }).zone);
+
+    const parts = await collectParts(provider.streamChat(request({ model: 'caller', tool_choice: 'auto', parallel_tool_calls: false }), callerCall));
+    const deltas = parts.filter((part): part is Extract<StreamPart, { type: 'tool-call-delta' }> => part.type === 'tool-call-delta');
+    expect(deltas[0]).toMatchObject({ index: 0, id: expect.stringMatching(/^call_/), name: toolCall.function.name, argumentsDelta: '' });
+    expect(deltas.map((delta) => delta.argumentsDelta).join('')).toBe(toolCall.function.arguments);
+    expect(parts.find((part) => part.type === 'finish')).toMatchObject({ reason: 'tool_calls' });
+
+    // Legacy functions in auto mode answer with function_call.
+    const legacy = await provider.chat({ model: 'caller', messages: [{ role: 'user', content: 'time?' }], functions: [clock.function], seed: 5, max_tokens: 100 }, callerCall);
+    expect(legacy.choices[0]!.finishReason).toBe('function_call');
+    expect(legacy.choices[0]!.message.function_call?.name).toBe('get_time');
   });
 
   it('tool_choice "none" answers in text without the tools', async () => {
