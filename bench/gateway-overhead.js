@@ -29,17 +29,41 @@
 // --wait-idle-total S, default 30, in the whole run) for both cores to be quiet; measurements
 // disturbed by other processes anyway are flagged in the output.
 
-import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(BENCH_DIR, '..');
-const NODE = process.execPath;
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  BENCH_DIR,
+  HAVE_TASKSET,
+  NCPU,
+  NODE,
+  PINNING,
+  ROOT,
+  countLines,
+  cpuDelta,
+  cpuSnapshot,
+  f1,
+  f2,
+  f3,
+  freePort,
+  int,
+  killAll,
+  log,
+  pct,
+  pinned,
+  runLoadClient,
+  signed,
+  sleep,
+  startMock as startMockOn,
+  startReadyLine,
+  stopChild,
+  table,
+  tail,
+  track,
+} from './harness.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -103,30 +127,7 @@ function die(msg) {
   console.error(`gateway-overhead: ${msg}`);
   process.exit(2);
 }
-const log = (msg = '') => process.stderr.write(`${msg}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const HAVE_TASKSET = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
-const NCPU = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
-const PINNING = HAVE_TASKSET && NCPU >= 2;
-
-function pinned(core, args) {
-  return PINNING ? ['taskset', ['-c', core, ...args]] : [args[0], args.slice(1)];
-}
-
-const children = new Set();
-function track(child) {
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-function killAll() {
-  for (const c of children) {
-    try {
-      c.kill('SIGTERM');
-    } catch {}
-  }
-}
 process.on('exit', () => {
   killAll();
   if (typeof TMP === 'string' && !OPTS.keepTmp) {
@@ -142,110 +143,11 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-async function stopChild(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(t);
-}
 
 // Start a server process and wait for its `<TAG>_READY port=N` line.
-function startReadyLine(name, core, args, tag, opts = {}) {
-  return new Promise((resolve, reject) => {
-    const [cmd, cargs] = pinned(core, [NODE, ...args]);
-    const child = track(spawn(cmd, cargs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...opts }));
-    let buf = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`${name} did not become ready in 15 s\n${err}`)), 15_000);
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const m = buf.match(new RegExp(`${tag}_READY port=(\\d+)`));
-      if (m) {
-        clearTimeout(timer);
-        child.stdout.removeAllListeners('data');
-        child.stdout.resume();
-        resolve({ child, port: Number(m[1]) });
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited (${code}) before it was ready\n${err}`));
-    });
-  });
-}
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
-function tail(file, lines = 30) {
-  try {
-    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
-  }
-}
 
-// CPU accounting from /proc: per-process (all threads) and per-core busy time, in seconds.
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-function procCpuSec(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime + stime
-  } catch {
-    return null;
-  }
-}
-function coreTimes() {
-  try {
-    const out = {};
-    for (const line of fs.readFileSync('/proc/stat', 'utf8').split('\n')) {
-      const m = line.match(/^cpu(\d+)\s+(.*)$/);
-      if (!m) continue;
-      const v = m[2].split(/\s+/).map(Number);
-      const idle = v[3] + (v[4] || 0);
-      const steal = v[7] || 0;
-      const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-      out[m[1]] = { busy: (total - idle - steal) / CLK_TCK, steal: steal / CLK_TCK, total: total / CLK_TCK };
-    }
-    return out;
-  } catch {
-    return null;
-  }
-}
-function cpuSnapshot(pids) {
-  const t = process.hrtime.bigint();
-  return { t, cores: coreTimes(), procs: Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid ? procCpuSec(pid) : null])) };
-}
-function cpuDelta(a, b) {
-  const wall = Number(b.t - a.t) / 1e9;
-  const out = { wallSec: wall, cores: {}, procs: {} };
-  if (a.cores && b.cores) {
-    for (const c of Object.keys(b.cores)) {
-      out.cores[c] = {
-        busy: (b.cores[c].busy - a.cores[c].busy) / wall,
-        steal: (b.cores[c].steal - a.cores[c].steal) / wall,
-      };
-    }
-  }
-  for (const k of Object.keys(b.procs)) {
-    out.procs[k] = a.procs[k] == null || b.procs[k] == null ? null : (b.procs[k] - a.procs[k]) / wall;
-  }
-  return out;
-}
 
 // CPU on each of our two cores used by processes that are not part of the benchmark (other
 // work on a shared machine): core busy time minus what our pinned processes used there.
@@ -293,37 +195,9 @@ async function waitIdle(hasGateway) {
 // CPU of the gateway, the mock and the cores is sampled over exactly that window.
 async function runLoad(job, pids) {
   await waitIdle(!!pids.gateway);
-  return new Promise((resolve) => {
-    const [cmd, cargs] = pinned(OPTS.loadCore, [NODE, path.join(BENCH_DIR, 'load-client.js'), JSON.stringify(job)]);
-    const child = track(spawn(cmd, cargs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
-    let out = '';
-    let err = '';
-    let snap0 = null;
-    let snap1 = null;
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (!snap0 && out.includes('MEASURE_START\n')) snap0 = cpuSnapshot({ ...pids, load: child.pid });
-      if (snap0 && !snap1 && /\{.*\}\n/.test(out.slice(out.indexOf('MEASURE_START\n')))) snap1 = cpuSnapshot({ ...pids, load: child.pid });
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    child.on('exit', (code) => {
-      const line = out.split('\n').filter((l) => l.startsWith('{')).pop();
-      let res;
-      try {
-        res = JSON.parse(line);
-      } catch {
-        res = { fatal: `load client exited ${code} without a result\n${err}${out}` };
-      }
-      if (snap0 && snap1) {
-        res.cpu = cpuDelta(snap0, snap1);
-        res.cpu.foreign = foreignLoad(res.cpu, !!pids.gateway);
-      }
-      if (err.trim()) res.stderr = err.trim().slice(0, 2000);
-      resolve(res);
-    });
-  });
+  const res = await runLoadClient(job, { core: OPTS.loadCore, pids });
+  if (res.cpu) res.cpu.foreign = foreignLoad(res.cpu, !!pids.gateway);
+  return res;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -339,10 +213,8 @@ const BODIES = {
 };
 const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` };
 
-async function startMock() {
-  const args = [path.join(BENCH_DIR, 'mock-upstream.js'), '--port', '0'];
-  if (OPTS.chunkDelayMs > 0) args.push('--chunk-delay', String(OPTS.chunkDelayMs));
-  return startReadyLine('mock upstream', OPTS.loadCore, args, 'MOCK');
+function startMock() {
+  return startMockOn(OPTS.loadCore, OPTS.chunkDelayMs);
 }
 
 async function startProxy(mockPort) {
@@ -548,18 +420,6 @@ function problemsOf(res) {
 // ---------------------------------------------------------------------------------------------
 // Report
 
-const f1 = (v) => (v == null || Number.isNaN(v) ? '-' : v.toFixed(1));
-const f2 = (v) => (v == null || Number.isNaN(v) ? '-' : v.toFixed(2));
-const f3 = (v) => (v == null || Number.isNaN(v) ? '-' : v.toFixed(3));
-const int = (v) => (v == null || Number.isNaN(v) ? '-' : Math.round(v).toLocaleString('en-US'));
-const pct = (v) => (v == null || Number.isNaN(v) ? '-' : `${(v * 100).toFixed(1)}%`);
-const signed = (v, digits = 3) => (v == null || Number.isNaN(v) ? '-' : `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`);
-
-function table(headers, rows, align) {
-  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const fmt = (r) => r.map((c, i) => ((align?.[i] ?? 'r') === 'l' ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ');
-  return [fmt(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(fmt)].join('\n');
-}
 
 const LABEL = { direct: 'direct', proxy: 'bare proxy', chatgate: 'chatgate' };
 
@@ -898,16 +758,6 @@ async function main() {
   return problems.length ? 1 : 0;
 }
 
-function countLines(file) {
-  try {
-    const buf = fs.readFileSync(file);
-    let n = 0;
-    for (let i = 0; i < buf.length; i++) if (buf[i] === 10) n++;
-    return n;
-  } catch {
-    return 0;
-  }
-}
 
 main().then(
   (code) => {

@@ -16,6 +16,14 @@
 //     records per request the time from dispatch to the first response body byte (TTFB) and
 //     to the end of the body (total), and checks every response: status 200 and a complete
 //     body (a chat.completion JSON, or an SSE stream ending in `data: [DONE]`).
+//   { "kind": "paced", url, body, headers, stream, rate, durationSec, warmupSec, sliceSec,
+//     connections }
+//     open-loop load at a fixed rate (requests/s) for warmupSec (discarded) then durationSec,
+//     through an undici Pool of `connections` connections (used by bench/governance-overhead.js):
+//     request i is sent at start + i / rate whatever the answers do, so a slow server shows as
+//     rising latency, not as a lower rate. Latency = dispatch to the end of the body; every
+//     response is checked like the ttfb job's. Every sliceSec it prints one line
+//     `SLICE {...}` with the figures of the responses that ended in that slice.
 
 import { createRequire } from 'node:module';
 import { Pool } from 'undici';
@@ -211,8 +219,146 @@ async function ttfbJob() {
   };
 }
 
+async function pacedJob() {
+  const url = new URL(job.url);
+  const pool = new Pool(url.origin, { connections: job.connections ?? 64, pipelining: 1, keepAliveTimeout: 60_000 });
+  const path = url.pathname + url.search;
+  const { headers, body, stream, rate } = job;
+  const sliceMs = (job.sliceSec ?? 5) * 1000;
+  let record = false;
+  const counts = { sent: 0, done: 0, ok: 0, non2xx: 0, errors: 0, badBody: 0 };
+  const statusCodes = {};
+  const errorMessages = {};
+  const all = new Samples();
+  let slice = new Samples();
+  let sliceBad = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let maxLagMs = 0;
+  let doneAll = 0; // answers of the warm-up and the measured phase
+
+  function one() {
+    const start = process.hrtime.bigint();
+    const rec = record;
+    const parts = [];
+    let status = 0;
+    inFlight++;
+    if (inFlight > maxInFlight) maxInFlight = inFlight;
+    if (rec) counts.sent++;
+    const finish = (err) => {
+      inFlight--;
+      doneAll++;
+      if (!rec) return;
+      counts.done++;
+      if (err) {
+        counts.errors++;
+        sliceBad++;
+        const key = err.code || err.message;
+        errorMessages[key] = (errorMessages[key] || 0) + 1;
+        return;
+      }
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      statusCodes[status] = (statusCodes[status] || 0) + 1;
+      if (status !== 200) {
+        counts.non2xx++;
+        sliceBad++;
+      } else if (!checkBody(Buffer.concat(parts).toString(), stream)) {
+        counts.badBody++;
+        sliceBad++;
+      } else {
+        counts.ok++;
+        all.push(ms);
+        slice.push(ms);
+      }
+    };
+    pool.dispatch(
+      { method: 'POST', path, headers, body },
+      {
+        onRequestStart() {},
+        onResponseStart(_c, statusCode) {
+          status = statusCode;
+        },
+        onResponseData(_c, chunk) {
+          parts.push(chunk);
+        },
+        onResponseEnd() {
+          finish(null);
+        },
+        onResponseError(_c, err) {
+          finish(err);
+        },
+      },
+    );
+  }
+
+  // Sends what is due every millisecond (timers are not precise enough for one per request).
+  async function phase(durationSec, onSlice) {
+    const t0 = process.hrtime.bigint();
+    const total = Math.round(durationSec * rate);
+    let sent = 0;
+    let nextSlice = sliceMs;
+    await new Promise((resolve) => {
+      const timer = setInterval(() => {
+        const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6;
+        const due = Math.min(total, Math.floor((elapsedMs / 1000) * rate) + 1);
+        if (due - sent > 1) maxLagMs = Math.max(maxLagMs, ((due - sent - 1) / rate) * 1000);
+        while (sent < due) {
+          one();
+          sent++;
+        }
+        if (onSlice && elapsedMs >= nextSlice) {
+          onSlice(nextSlice / 1000);
+          nextSlice += sliceMs;
+        }
+        if (sent >= total && elapsedMs >= durationSec * 1000) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 1);
+    });
+  }
+
+  const slices = [];
+  let prevSent = 0;
+  if (job.warmupSec > 0) await phase(job.warmupSec, null);
+  record = true;
+  process.stdout.write('MEASURE_START\n');
+  const t0 = process.hrtime.bigint();
+  await phase(job.durationSec, (atSec) => {
+    const s = summarize(slice.values());
+    const out = { i: slices.length, atSec, sent: counts.sent - prevSent, ok: s.count, bad: sliceBad, inFlight, doneTotal: doneAll, p50: s.p50, p99: s.p99, max: s.max };
+    prevSent = counts.sent;
+    slices.push(out);
+    slice = new Samples(4096);
+    sliceBad = 0;
+    process.stdout.write(`SLICE ${JSON.stringify(out)}\n`);
+  });
+  const sendSec = Number(process.hrtime.bigint() - t0) / 1e9;
+  // Wait for the answers still in flight (at most 30 s; pool.close() then waits for the rest).
+  const deadline = Date.now() + 30_000;
+  while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  const late = inFlight;
+  await pool.close();
+  return {
+    kind: 'paced',
+    rate,
+    stream,
+    durationSec: sendSec,
+    sentRate: counts.sent / sendSec,
+    ...counts,
+    answeredOver30sLate: late,
+    warmupDone: doneAll - counts.done,
+    maxInFlight,
+    maxLagMs,
+    latencyMs: summarize(all.values()),
+    slices,
+    statusCodes,
+    errorMessages,
+  };
+}
+
 try {
-  const out = job.kind === 'autocannon' ? await autocannonJob() : await ttfbJob();
+  const out = job.kind === 'autocannon' ? await autocannonJob() : job.kind === 'paced' ? await pacedJob() : await ttfbJob();
   process.stdout.write(`${JSON.stringify(out)}\n`);
   process.exit(0);
 } catch (err) {

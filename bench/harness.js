@@ -1,0 +1,297 @@
+// Shared pieces of the bench drivers (bench/gateway-overhead.js, bench/governance-overhead.js):
+// CPU pinning with taskset, child-process bookkeeping, /proc CPU and memory accounting, the
+// pinned load-client runner and the table/number formatting of the reports.
+
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(BENCH_DIR, '..');
+export const NODE = process.execPath;
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const log = (msg = '') => process.stderr.write(`${msg}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Pinning
+
+export const HAVE_TASKSET = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+export const NCPU = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+export const PINNING = HAVE_TASKSET && NCPU >= 2;
+
+/** [cmd, args] running `args` pinned to `core` (when taskset and 2+ cores are available). */
+export function pinned(core, args) {
+  return PINNING ? ['taskset', ['-c', core, ...args]] : [args[0], args.slice(1)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Children
+
+const children = new Set();
+export function track(child) {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+export function killAll() {
+  for (const c of children) {
+    try {
+      c.kill('SIGTERM');
+    } catch {}
+  }
+}
+
+export async function stopChild(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(t);
+}
+
+/** Start a node script pinned to `core` and wait for its `<TAG>_READY port=N` line. */
+export function startReadyLine(name, core, args, tag, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const [cmd, cargs] = pinned(core, [NODE, ...args]);
+    const child = track(spawn(cmd, cargs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...opts }));
+    let buf = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`${name} did not become ready in 15 s\n${err}`)), 15_000);
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = buf.match(new RegExp(`${tag}_READY port=(\\d+)`));
+      if (m) {
+        clearTimeout(timer);
+        child.stdout.removeAllListeners('data');
+        child.stdout.resume();
+        resolve({ child, port: Number(m[1]) });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code}) before it was ready\n${err}`));
+    });
+  });
+}
+
+/** The mock upstream (bench/mock-upstream.js) pinned to `core`. */
+export function startMock(core, chunkDelayMs = 0) {
+  const args = [path.join(BENCH_DIR, 'mock-upstream.js'), '--port', '0'];
+  if (chunkDelayMs > 0) args.push('--chunk-delay', String(chunkDelayMs));
+  return startReadyLine('mock upstream', core, args, 'MOCK');
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export function tail(file, lines = 30) {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+export function countLines(file) {
+  try {
+    const buf = fs.readFileSync(file);
+    let n = 0;
+    for (let i = 0; i < buf.length; i++) if (buf[i] === 10) n++;
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
+export function gitInfo() {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+  const d = spawnSync('git', ['status', '--porcelain'], { cwd: ROOT, encoding: 'utf8' });
+  return { commit: r.stdout?.trim() || null, dirty: !!d.stdout?.trim() };
+}
+
+export function machineInfo() {
+  return {
+    cpus: os.cpus().map((c) => c.model)[0],
+    ncpu: NCPU,
+    memGB: Math.round(os.totalmem() / 2 ** 30),
+    pinning: PINNING,
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    loadavg: os.loadavg(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU and memory accounting from /proc: per-process (all threads) and per-core busy time, in s.
+
+export const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+export function procCpuSec(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime + stime
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds of several processes together (an array of pids; a vanished one counts 0). */
+export function procsCpuSec(pids) {
+  let sum = 0;
+  for (const pid of pids) sum += procCpuSec(pid) ?? 0;
+  return sum;
+}
+
+/** Pids whose command name (/proc/<pid>/comm) matches `re`, e.g. /^(postgres|redis-server)$/. */
+export function pidsByName(re) {
+  const out = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (re.test(fs.readFileSync(`/proc/${name}/comm`, 'utf8').trim())) out.push(Number(name));
+    } catch {}
+  }
+  return out;
+}
+
+/** Resident set size of a process in MB (VmRSS), or null. */
+export function rssMB(pid) {
+  try {
+    const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)\s+kB/m);
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+export function coreTimes() {
+  try {
+    const out = {};
+    for (const line of fs.readFileSync('/proc/stat', 'utf8').split('\n')) {
+      const m = line.match(/^cpu(\d+)\s+(.*)$/);
+      if (!m) continue;
+      const v = m[2].split(/\s+/).map(Number);
+      const idle = v[3] + (v[4] || 0);
+      const steal = v[7] || 0;
+      const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+      out[m[1]] = { busy: (total - idle - steal) / CLK_TCK, steal: steal / CLK_TCK, total: total / CLK_TCK };
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/** pids: { name: pid | pid[] | null }; an array is summed (e.g. all PostgreSQL processes). */
+export function cpuSnapshot(pids) {
+  const t = process.hrtime.bigint();
+  return {
+    t,
+    cores: coreTimes(),
+    procs: Object.fromEntries(
+      Object.entries(pids).map(([k, pid]) => [k, Array.isArray(pid) ? procsCpuSec(pid) : pid ? procCpuSec(pid) : null]),
+    ),
+  };
+}
+
+export function cpuDelta(a, b) {
+  const wall = Number(b.t - a.t) / 1e9;
+  const out = { wallSec: wall, cores: {}, procs: {} };
+  if (a.cores && b.cores) {
+    for (const c of Object.keys(b.cores)) {
+      out.cores[c] = {
+        busy: (b.cores[c].busy - a.cores[c].busy) / wall,
+        steal: (b.cores[c].steal - a.cores[c].steal) / wall,
+      };
+    }
+  }
+  for (const k of Object.keys(b.procs)) {
+    out.procs[k] = a.procs[k] == null || b.procs[k] == null ? null : (b.procs[k] - a.procs[k]) / wall;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load client
+
+/**
+ * Runs one job of bench/load-client.js pinned to `core`. The client prints MEASURE_START when
+ * its measured phase begins and one JSON line at the end; CPU of `pids` (plus the client as
+ * `load`) and of the cores is sampled over exactly that window. Other lines the client prints
+ * (e.g. `SLICE {...}`) are passed to `onLine`.
+ */
+export function runLoadClient(job, { core, pids = {}, onLine } = {}) {
+  return new Promise((resolve) => {
+    const [cmd, cargs] = pinned(core, [NODE, path.join(BENCH_DIR, 'load-client.js'), JSON.stringify(job)]);
+    const child = track(spawn(cmd, cargs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    let err = '';
+    let pending = '';
+    let snap0 = null;
+    let snap1 = null;
+    child.stdout.on('data', (d) => {
+      out += d;
+      pending += d;
+      let nl;
+      while ((nl = pending.indexOf('\n')) !== -1) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (line === 'MEASURE_START') {
+          if (!snap0) snap0 = cpuSnapshot({ ...pids, load: child.pid });
+        } else if (line.startsWith('{')) {
+          if (snap0 && !snap1) snap1 = cpuSnapshot({ ...pids, load: child.pid });
+        } else if (onLine) {
+          onLine(line);
+        }
+      }
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    child.on('exit', (code) => {
+      const line = out.split('\n').filter((l) => l.startsWith('{')).pop();
+      let res;
+      try {
+        res = JSON.parse(line);
+      } catch {
+        res = { fatal: `load client exited ${code} without a result\n${err}${out.slice(-2000)}` };
+      }
+      if (snap0 && snap1) res.cpu = cpuDelta(snap0, snap1);
+      if (err.trim()) res.stderr = err.trim().slice(0, 2000);
+      resolve(res);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+export const f1 = (v) => (v == null || Number.isNaN(v) ? '-' : v.toFixed(1));
+export const f2 = (v) => (v == null || Number.isNaN(v) ? '-' : v.toFixed(2));
+export const f3 = (v) => (v == null || Number.isNaN(v) ? '-' : v.toFixed(3));
+export const int = (v) => (v == null || Number.isNaN(v) ? '-' : Math.round(v).toLocaleString('en-US'));
+export const pct = (v) => (v == null || Number.isNaN(v) ? '-' : `${(v * 100).toFixed(1)}%`);
+export const signed = (v, digits = 3) => (v == null || Number.isNaN(v) ? '-' : `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`);
+
+export function table(headers, rows, align) {
+  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const fmt = (r) => r.map((c, i) => ((align?.[i] ?? 'r') === 'l' ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ');
+  return [fmt(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(fmt)].join('\n');
+}
