@@ -18,11 +18,11 @@ export interface Principal {
 
 export const DEFAULT_PROJECT = 'default';
 
-/** Rights of the master key: everything allowed, no limits. */
-export function unrestrictedSettings(project = DEFAULT_PROJECT): ApiKeySettings {
+/** The rights of a new API key: every model and endpoint, from anywhere, no limits, not admin. */
+export function defaultSettings(): ApiKeySettings {
   return {
-    project,
-    admin: true,
+    project: DEFAULT_PROJECT,
+    admin: false,
     models: null,
     endpoints: null,
     ips: null,
@@ -32,6 +32,11 @@ export function unrestrictedSettings(project = DEFAULT_PROJECT): ApiKeySettings 
     queueSeconds: 0,
     metadata: {},
   };
+}
+
+/** Rights of the master key: everything allowed, no limits. */
+export function unrestrictedSettings(project = DEFAULT_PROJECT): ApiKeySettings {
+  return { ...defaultSettings(), project, admin: true };
 }
 
 export const MASTER_PRINCIPAL: Principal = Object.freeze({

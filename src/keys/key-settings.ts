@@ -3,7 +3,9 @@
  * validation, and the conversion to the stored `ApiKeySettings` and back to JSON.
  */
 import { z } from 'zod';
-import { DEFAULT_PROJECT } from '../auth/principal.js';
+import { defaultSettings } from '../auth/principal.js';
+
+export { defaultSettings };
 import type { ApiKeyRecord, ApiKeySettings } from '../storage/spec.js';
 import { isValidIpRule } from './ip-access.js';
 import { isValidOriginPattern } from './origins.js';
@@ -47,6 +49,8 @@ export const createKeyBody = z
     expires_at: z.number().int().positive().max(1e11).nullable().optional(),
     expires_in_days: z.number().positive().max(36_500).optional(),
     metadata: metadata.optional(),
+    /** 'off': this key's requests never use the response cache. */
+    cache: z.enum(['default', 'off']).optional(),
   })
   .strict();
 export type CreateKeyBody = z.infer<typeof createKeyBody>;
@@ -76,22 +80,8 @@ export function applySettings(settings: ApiKeySettings, body: UpdateKeyBody): Ap
   else if (body.budget_period !== undefined && next.budget) next.budget = { ...next.budget, period: body.budget_period };
   if (body.queue_seconds !== undefined) next.queueSeconds = body.queue_seconds;
   if (body.metadata !== undefined) next.metadata = body.metadata;
+  if (body.cache !== undefined) next.cache = body.cache;
   return next;
-}
-
-export function defaultSettings(): ApiKeySettings {
-  return {
-    project: DEFAULT_PROJECT,
-    admin: false,
-    models: null,
-    endpoints: null,
-    ips: null,
-    origins: null,
-    limits: {},
-    budget: null,
-    queueSeconds: 0,
-    metadata: {},
-  };
 }
 
 export type KeyStatus = 'active' | 'expired' | 'revoked';
@@ -127,6 +117,7 @@ export function keyToJson(record: ApiKeyRecord, now: number = Date.now()) {
     budget_period: settings.budget?.period ?? null,
     queue_seconds: settings.queueSeconds,
     metadata: settings.metadata,
+    cache: settings.cache ?? 'default',
     created_at: toSeconds(record.createdAt),
     updated_at: toSeconds(record.updatedAt),
     expires_at: toSeconds(record.expiresAt),
