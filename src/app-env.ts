@@ -23,6 +23,8 @@ export interface AppVariables {
   errorCode: string;
   /** Headers set for every response of this request (see middleware/response-headers.ts). */
   responseHeaders: Record<string, string>;
+  /** Set when the response cache was consulted: true for an answer served from it (cost 0). */
+  cacheHit: boolean;
   /** The response was written straight to Node's socket (a stream), not returned to Hono. */
   writtenDirectly: boolean;
 }

@@ -32,6 +32,8 @@ import { authorizeRequest } from './middleware/authorize.js';
 import { cors } from './middleware/cors.js';
 import { recordRequests } from './middleware/record-requests.js';
 import { requestContext } from './middleware/request-context.js';
+import type { Registry } from 'prom-client';
+import { metricsRoutes } from './metrics/metrics-route.js';
 
 export interface AppDependencies extends ApiDependencies {
   authenticator: KeyAuthenticator;
@@ -44,6 +46,8 @@ export interface AppDependencies extends ApiDependencies {
   auditLog?: AuditLogStore;
   /** True while audit records cannot be written fast enough: new requests get 503. */
   auditBacklogged?: () => boolean;
+  /** Prometheus metrics served by `GET /metrics` (master key and admin keys only); absent: no route. */
+  metricsRegistry?: Registry;
 }
 
 const KNOWN_PATHS = new Map<string, string[]>([
@@ -56,6 +60,7 @@ const KNOWN_PATHS = new Map<string, string[]>([
   ['/admin/usage', ['GET']],
   ['/admin/logs', ['GET']],
   ['/admin/audit/verify', ['GET']],
+  ['/metrics', ['GET']],
 ]);
 
 export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
@@ -98,5 +103,6 @@ export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
     if (dependencies.auditLog) admin.route('/', createAdminAuditRoutes(dependencies.auditLog));
     app.route('/admin', admin);
   }
+  if (dependencies.metricsRegistry) app.route('/metrics', metricsRoutes(dependencies.metricsRegistry, authentication));
   return app;
 }

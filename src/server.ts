@@ -17,12 +17,15 @@ import { TokenSigner } from './keys/tokens.js';
 import { resolveMasterKey, type MasterKey } from './auth/master-key.js';
 import { resolveDataDirectory } from './config/data-directory.js';
 import { ConfigError, loadConfig } from './config/load-config.js';
-import type { Config, ModelConfig } from './config/schema.js';
+import type { Config, ModelConfig, TargetModelConfig } from './config/schema.js';
 import { ModelRegistry } from './gateway/model-registry.js';
 import { createMockProvider } from './providers/mock/mock-provider.js';
 import { createLlamaCppProvider } from './providers/llama-cpp/llama-cpp-provider.js';
 import { createOpenAiCompatibleProvider } from './providers/openai-compatible/openai-compatible-provider.js';
 import type { Provider } from './providers/spec.js';
+import { createMetrics, type GatewayMetrics } from './metrics/metrics.js';
+import { createRouterProvider, RouterProvider } from './router/router-provider.js';
+import { routerTargetConfigs } from './router/target-configs.js';
 import { AuditWriter } from './audit/audit-writer.js';
 import { startRetention } from './audit/retention.js';
 import { createMetering } from './limits/create-metering.js';
@@ -30,6 +33,10 @@ import { openStore } from './storage/open-store.js';
 import type { Store } from './storage/spec.js';
 import { TokenCounters } from './tokens/token-counter.js';
 import { unixSeconds } from './api/ids.js';
+import { resolveRecordReplay } from './config/record-replay.js';
+import { CassetteError } from './providers/openai-compatible/cassette.js';
+import { RecordReplayStore } from './providers/openai-compatible/record-replay-client.js';
+import { CacheConfigError, createResponseCache, type ResponseCache } from './cache/response-cache.js';
 
 export interface ServeOptions {
   configPath?: string | undefined;
@@ -51,20 +58,36 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function createProviders(config: Config, tokenCounters: TokenCounters): (model: ModelConfig) => Provider {
+/** Router models' metrics and breaker logs (docs/routing.md). */
+interface RouterDependencies {
+  metrics: GatewayMetrics;
+  logger: Logger;
+}
+
+function createProviders(
+  config: Config,
+  tokenCounters: TokenCounters,
+  recordReplay?: RecordReplayStore,
+  routing?: RouterDependencies,
+): (model: ModelConfig | TargetModelConfig) => Provider {
   let mock: Provider | undefined;
   let openAiCompatible: Provider | undefined;
   let llamaCpp: Provider | undefined;
-  return (model) => {
+  // llama-cpp targets of router models are preloaded (and sized) like llama-cpp models.
+  const llamaModels = config.models.flatMap((model) => (model.provider === 'router' ? routerTargetConfigs(model).map((target) => target.config) : [model]));
+  const providerFor = (model: ModelConfig | TargetModelConfig): Provider => {
     switch (model.provider) {
       case 'mock':
         return (mock ??= createMockProvider({ tokenCounters }));
       case 'openai-compatible':
-        return (openAiCompatible ??= createOpenAiCompatibleProvider());
+        return (openAiCompatible ??= createOpenAiCompatibleProvider({ recordReplay }));
       case 'llama-cpp':
-        return (llamaCpp ??= createLlamaCppProvider({ models: config.models }));
+        return (llamaCpp ??= createLlamaCppProvider({ models: llamaModels }));
+      case 'router':
+        return createRouterProvider({ model, providerFor: (target) => providerFor(target.config), metrics: routing?.metrics.router, logger: routing?.logger });
     }
   };
+  return providerFor;
 }
 
 function describeRouting(config: Config, path: string | null, environment: NodeJS.ProcessEnv): string[] {
@@ -82,10 +105,31 @@ function describeRouting(config: Config, path: string | null, environment: NodeJ
         ? `${model.provider} ${model.base_url} (${model.model ?? model.name})`
         : model.provider === 'llama-cpp'
           ? `${model.provider} ${model.path}`
-          : model.provider;
+          : model.provider === 'router'
+            ? `router (${model.strategy}): ${routerTargetConfigs(model).map((target) => target.id).join(', ')}`
+            : model.provider;
     lines.push(`  ${model.name} -> ${target}`);
   }
   return lines;
+}
+
+/** The cassette of `record_replay` (or CHATGATE_RECORD_REPLAY), opened at start so that a bad one stops the start. */
+function openRecordReplay(config: Config, environment: NodeJS.ProcessEnv, workingDirectory: string, logger: Logger): RecordReplayStore | undefined {
+  const settings = resolveRecordReplay(config.record_replay, environment, workingDirectory);
+  if (settings === undefined) return undefined;
+  try {
+    return RecordReplayStore.open(settings, (message, error) => logger.error({ err: error }, message));
+  } catch (error) {
+    if (error instanceof CassetteError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
+function describeRecordReplay(store: RecordReplayStore): string {
+  const { mode, file } = store.settings;
+  if (mode === 'record') return `Record/replay: recording every upstream exchange to ${file} (a new cassette)`;
+  if (mode === 'replay') return `Record/replay: replaying ${store.index.size} exchanges from ${file}; upstreams are never contacted`;
+  return `Record/replay: replaying ${store.index.size} exchanges from ${file}, recording the others into it`;
 }
 
 export async function startServer(options: ServeOptions = {}): Promise<RunningServer> {
@@ -106,6 +150,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
 
   const appLogger = createLogger(config.log_level);
   const logger = appLogger.logger;
+  const recordReplay = openRecordReplay(config, environment, workingDirectory, logger);
   const masterKey = resolveMasterKey(dataDirectory, environment);
 
   const store: Store = await openStore({
@@ -135,9 +180,17 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
 
   const tokenCounters = new TokenCounters();
   await Promise.all([...new Set(config.models.map((model) => model.tokenizer))].map((name) => tokenCounters.get(name)));
-  const providerFor = createProviders(config, tokenCounters);
+  const metrics = createMetrics();
+  const providerFor = createProviders(config, tokenCounters, recordReplay, { metrics, logger });
   const created = unixSeconds();
   const models = new ModelRegistry(config.models.map((model) => ({ config: model, provider: providerFor(model), created })));
+  let responseCache: ResponseCache | null;
+  try {
+    responseCache = createResponseCache({ config, dataDirectory, models, logger });
+  } catch (error) {
+    if (error instanceof CacheConfigError) throw new ConfigError(error.message);
+    throw error;
+  }
 
   const app = createApp({
     models,
@@ -151,8 +204,10 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     keys: { service: keyService, tokens: tokenSigner },
     metering,
     auditBodies: config.audit.bodies,
+    responseCache,
     auditLog: store.auditLog,
     auditBacklogged: () => recorder.backlogged,
+    metricsRegistry: metrics.registry,
     ...(config.audit.enabled ? {} : { recorder: { record: () => {} } }),
   });
 
@@ -169,6 +224,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const url = `http://${displayHost}:${address.port}/v1`;
 
   for (const line of describeRouting(config, path, environment)) print(line);
+  if (recordReplay !== undefined) print(describeRecordReplay(recordReplay));
   if (masterKey.origin === 'generated') {
     print(`Generated a master key (shown once; stored in ${masterKey.path} with mode 0600):`);
     print(`  ${masterKey.key}`);
@@ -191,9 +247,12 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       retention.stop();
       await recorder.close();
       await metering.limiter.close();
+      await responseCache?.close();
       await store.close();
-      const providers = new Set(models.list().map((model) => model.provider));
+      // Router models' targets share the providers of their kind (which may serve no model directly).
+      const providers = new Set(models.list().flatMap((model) => (model.provider instanceof RouterProvider ? model.provider.targets.map((target) => target.provider) : [model.provider])));
       await Promise.all([...providers].map((provider) => provider.close?.()));
+      await recordReplay?.close();
       appLogger.close();
     })());
 

@@ -5,6 +5,7 @@ import type { TokenCounters } from '../tokens/token-counter.js';
 import type { Usage } from '../openai/responses.js';
 import type { AuditRecord } from '../storage/spec.js';
 import type { Metering } from './request-metering.js';
+import type { ResponseCache } from '../cache/response-cache.js';
 
 export interface RequestRecorder {
   /** Synchronous and cheap: the recorder batches writes off the request path. */
@@ -22,6 +23,8 @@ export interface ApiDependencies {
   logger: Logger;
   /** Largest accepted request body, in bytes (413 beyond). */
   maxBodyBytes: number;
+  /** The response cache (docs/cache.md); absent or null: nothing is cached. */
+  responseCache?: ResponseCache | null;
 }
 
 export type { Usage };

@@ -14,6 +14,8 @@ import { parseWith, readJsonBody } from './parse-request.js';
 import { noteModel, setUsage } from './request-recording.js';
 import { reserveChat } from './request-metering.js';
 import { providerCall, serveProviderStream } from './provider-stream.js';
+import { noteTarget } from './served-target.js';
+import { chatCache } from './response-cache.js';
 
 export function toChatCompletion(result: ChatResult, modelName: string): ChatCompletion {
   const completion: ChatCompletion = {
@@ -42,10 +44,13 @@ export function chatCompletionsHandler(dependencies: ApiDependencies) {
     noteModel(context, model.config, request.user);
     checkChatRequest(request, model);
     await checkChatContextWindow(request, model.config, dependencies.tokenCounters);
+    const cache = await chatCache(context, dependencies, model, request);
+    if (cache.hit) return cache.hit;
     await reserveChat(context, dependencies, model.config, request);
 
     if (!request.stream) {
-      const result = await model.provider.chat(request, providerCall(context, model, context.req.raw.signal));
+      const result = cache.keep(await model.provider.chat(request, providerCall(context, model, context.req.raw.signal)));
+      noteTarget(context, result.target);
       setUsage(context, result.usage);
       return context.json(toChatCompletion(result, model.config.name));
     }
@@ -53,6 +58,6 @@ export function chatCompletionsHandler(dependencies: ApiDependencies) {
       { id: newObjectId('chatcmpl-'), created: unixSeconds(), model: model.config.name, systemFingerprint: null },
       request.stream_options?.include_usage === true,
     );
-    return serveProviderStream(context, model, dependencies, renderer, (call) => model.provider.streamChat(request, call));
+    return serveProviderStream(context, model, dependencies, renderer, (call) => cache.keepStream(model.provider.streamChat(request, call)));
   };
 }

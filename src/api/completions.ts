@@ -14,6 +14,8 @@ import { parseWith, readJsonBody } from './parse-request.js';
 import { noteModel, setUsage } from './request-recording.js';
 import { reserveCompletion } from './request-metering.js';
 import { providerCall, serveProviderStream } from './provider-stream.js';
+import { noteTarget } from './served-target.js';
+import { completionCache } from './response-cache.js';
 
 export function toCompletion(result: CompletionResult, modelName: string): Completion {
   return {
@@ -52,10 +54,13 @@ export function completionsHandler(dependencies: ApiDependencies) {
     noteModel(context, model.config, request.user);
     checkCompletionRequest(request);
     await checkCompletionContextWindow(request, model.config, dependencies.tokenCounters);
+    const cache = await completionCache(context, dependencies, model, request);
+    if (cache.hit) return cache.hit;
     await reserveCompletion(context, dependencies, model.config, request);
 
     if (!request.stream) {
-      const result = await model.provider.complete(request, providerCall(context, model, context.req.raw.signal));
+      const result = cache.keep(await model.provider.complete(request, providerCall(context, model, context.req.raw.signal)));
+      noteTarget(context, result.target);
       setUsage(context, result.usage);
       return context.json(toCompletion(result, model.config.name));
     }
@@ -63,6 +68,6 @@ export function completionsHandler(dependencies: ApiDependencies) {
       { id: newObjectId('cmpl-'), created: unixSeconds(), model: model.config.name, systemFingerprint: null },
       request.stream_options?.include_usage === true,
     );
-    return serveProviderStream(context, model, dependencies, renderer, (call) => model.provider.streamComplete(request, call));
+    return serveProviderStream(context, model, dependencies, renderer, (call) => cache.keepStream(model.provider.streamComplete(request, call)));
   };
 }

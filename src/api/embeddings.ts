@@ -13,6 +13,7 @@ import type { EmbeddingResult } from '../providers/spec.js';
 import type { ApiDependencies } from './api-dependencies.js';
 import { parseWith, readJsonBody } from './parse-request.js';
 import { providerCall } from './provider-stream.js';
+import { noteTarget } from './served-target.js';
 import { noteModel, setUsage } from './request-recording.js';
 import { reserveEmbedding } from './request-metering.js';
 
@@ -76,6 +77,7 @@ export function embeddingsHandler(dependencies: ApiDependencies) {
     }
     await reserveEmbedding(context, dependencies, model.config, embeddingInputs(request.input));
     const result = await provider.embed(request, providerCall(context, model, context.req.raw.signal));
+    noteTarget(context, result.target);
     const response = toEmbeddingResponse(request, result, model.config.name);
     setUsage(context, { prompt_tokens: response.usage.prompt_tokens, completion_tokens: 0, total_tokens: response.usage.total_tokens });
     return context.json(response);

@@ -10,6 +10,7 @@ import type { ResolvedModel } from '../gateway/model-registry.js';
 import type { ProviderCall, StreamPart } from '../providers/spec.js';
 import { createStreamResponse, writeStreamToNode, type PartRenderer, type StreamResponseOptions } from '../streaming/stream-response.js';
 import { recordStreamEnd, type RecordingDependencies } from './request-recording.js';
+import { notingTarget } from './served-target.js';
 
 /** The parts, with their text collected into `sink` as they pass (for the audit log's response body). */
 async function* collectingText(parts: AsyncIterable<StreamPart>, sink: string[][]): AsyncIterable<StreamPart> {
@@ -36,7 +37,8 @@ export async function serveProviderStream(
   const onClientAbort = () => abortController.abort(clientSignal.reason);
   clientSignal.addEventListener('abort', onClientAbort, { once: true });
   const collected: string[][] | undefined = recording.auditBodies ? [] : undefined;
-  const parts = start(providerCall(context, model, abortController.signal));
+  const started = start(providerCall(context, model, abortController.signal));
+  const parts = notingTarget(context, started, () => (options.headers ??= {}));
   const options: StreamResponseOptions = {
     parts: collected ? collectingText(parts, collected) : parts,
     renderer,
@@ -58,6 +60,8 @@ export async function serveProviderStream(
       context.set('writtenDirectly', true);
       return RESPONSE_ALREADY_SENT;
     }
+    const headers = context.get('responseHeaders');
+    if (headers) options.headers = { ...headers, ...options.headers };
     return await createStreamResponse(options);
   } catch (error) {
     clientSignal.removeEventListener('abort', onClientAbort);

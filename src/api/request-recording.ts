@@ -53,12 +53,16 @@ export interface RequestEnd {
   responseBody?: string | null;
 }
 
+const NO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+
 /** Settles the request's reservation and queues its audit record. Synchronous; never throws. */
 export function finishRequest(context: Context<AppEnv>, dependencies: RecordingDependencies, end: RequestEnd): void {
   const modelName = context.get('modelName');
-  // What was used is charged even when the request failed later (a stream cut short).
-  const costMicros = costOf(dependencies.metering, modelName, end.usage);
-  settleRequest(context, dependencies.metering, end.usage, costMicros);
+  const cacheHit = context.get('cacheHit');
+  // What was used is charged even when the request failed later (a stream cut short); an
+  // answer from the response cache costs nothing and uses no tokens of the key's limits.
+  const costMicros = cacheHit === true ? (end.usage ? 0 : null) : costOf(dependencies.metering, modelName, end.usage);
+  settleRequest(context, dependencies.metering, cacheHit === true && end.usage ? NO_USAGE : end.usage, costMicros);
   const record: AuditRecord = {
     requestId: context.get('requestId'),
     createdAt: Date.now() - Math.round(performance.now() - context.get('startedAt')),
@@ -73,7 +77,7 @@ export function finishRequest(context: Context<AppEnv>, dependencies: RecordingD
     cachedTokens: end.usage ? (end.usage.prompt_tokens_details?.cached_tokens ?? 0) : null,
     costMicros,
     stream: end.stream,
-    cacheHit: null,
+    cacheHit: cacheHit ?? null,
     errorCode: end.errorCode,
     keyId: auditKeyId(context),
     user: context.get('endUser') ?? null,

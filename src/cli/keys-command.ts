@@ -26,6 +26,7 @@ Rights and limits of create (lists: comma-separated or the option repeated):
   --project P  --admin  --models LIST  --endpoints LIST  --ips LIST  --origins LIST
   --rpm N  --rpd N  --tpm N  --budget-usd X  --budget-period day|week|month|total
   --queue-seconds N  --expires-at UNIX_SECONDS|ISO_DATE  --expires-in-days N  --metadata KEY=VALUE
+  --cache default|off   off: this key's requests never use the response cache
 
 Common options:
   --config FILE  --data-dir DIR   as for serve
@@ -52,6 +53,7 @@ const OPTIONS = {
   'budget-usd': { type: 'string' },
   'budget-period': { type: 'string' },
   'queue-seconds': { type: 'string' },
+  cache: { type: 'string' },
   'expires-at': { type: 'string' },
   'expires-in-days': { type: 'string' },
   metadata: { type: 'string', multiple: true },
@@ -102,6 +104,7 @@ export function createBodyFromOptions(values: Values): Record<string, unknown> {
   set('budget_usd', number('budget-usd', values['budget-usd']));
   set('budget_period', values['budget-period']);
   set('queue_seconds', number('queue-seconds', values['queue-seconds']));
+  set('cache', values.cache);
   set('expires_at', expiresAt(values['expires-at']));
   set('expires_in_days', number('expires-in-days', values['expires-in-days']));
   if (values.metadata !== undefined) {
@@ -136,6 +139,7 @@ function describe(key: KeyJson): string {
     `created:     ${when(key.created_at)}`,
     `expires:     ${when(key.expires_at)}`,
   ];
+  if (key.cache === 'off') lines.push('cache:       off');
   if (key.revoked_at !== null) lines.push(`revoked:     ${when(key.revoked_at)}`);
   if (key.previous_prefix !== null) lines.push(`old secret:  ${key.previous_prefix}… valid until ${when(key.previous_valid_until)}`);
   if (Object.keys(key.metadata).length > 0) lines.push(`metadata:    ${Object.entries(key.metadata).map(([name, value]) => `${name}=${value}`).join(', ')}`);

@@ -46,6 +46,8 @@ Environment:
   OPENAI_API_KEY        Route the built-in model names to OpenAI instead of the mock
   HF_TOKEN              Hugging Face access token for pull (gated or private repos)
   HF_ENDPOINT           Hugging Face endpoint for pull (default https://huggingface.co)
+  CHATGATE_RECORD_REPLAY  off | record | replay | replay_or_record: record upstream exchanges or replay them (docs/record-replay.md)
+  CHATGATE_CASSETTE     The cassette file of record/replay
 `;
 
 function version(): string {

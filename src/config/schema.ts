@@ -6,7 +6,33 @@ import { z } from 'zod';
 
 const positiveInt = z.number().int().positive();
 
+/** Per-model response cache settings (docs/cache.md); unset fields follow the top-level `cache`. */
+export const modelCacheConfig = z
+  .object({
+    /** Cache this model's answers (default: the top-level `cache.enabled`). */
+    enabled: z.boolean().optional(),
+    ttl_seconds: positiveInt.optional(),
+    /** Only cache requests with temperature 0 or a seed (default: the top-level setting). */
+    deterministic_only: z.boolean().optional(),
+    /** Serve answers to similar prompts: embeds the last user message with `embedding_model`. */
+    semantic: z
+      .object({
+        /** A configured model whose provider has embeddings. */
+        embedding_model: z.string().min(1),
+        /** Cosine similarity at or above which a cached answer is served. */
+        threshold: z.number().min(0).max(1).default(0.95),
+        /** Vectors kept for this model (in memory, per instance). */
+        max_entries: positiveInt.default(1000),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type ModelCacheConfig = z.infer<typeof modelCacheConfig>;
+
 const modelCommon = {
+  /** Response cache settings of this model (docs/cache.md). */
+  cache: modelCacheConfig.optional(),
   /** What clients send as `model`. */
   name: z.string().min(1).regex(/^[^\s/][^\s]*$/, 'must not contain spaces or start with "/"'),
   /** Name sent upstream; defaults to `name`. */
@@ -31,6 +57,8 @@ export const openAiCompatibleModel = z
     headers: z.record(z.string(), z.string()).default({}),
     /** Whole-request timeout for the upstream call, in milliseconds. */
     timeout_ms: positiveInt.default(600_000),
+    /** Longest wait for a TCP (and TLS) connection to the upstream, in milliseconds (default: undici's 10 s). */
+    connect_timeout_ms: positiveInt.optional(),
     /** Whether the upstream returns logprobs. */
     logprobs: z.boolean().default(true),
   })
@@ -74,12 +102,102 @@ export const llamaCppModel = z
   })
   .strict();
 
-export const modelConfig = z.discriminatedUnion('provider', [openAiCompatibleModel, mockModel, llamaCppModel]);
+// ---------------------------------------------------------------------------------------------
+// The router model (docs/routing.md): one model name served by several targets.
+
+/** Per-target timeouts, in milliseconds (unset: no limit beyond the target's own). */
+export const routerTimeouts = z
+  .object({
+    /** TCP/TLS connection to an openai-compatible upstream. */
+    connect_ms: positiveInt.optional(),
+    /** From sending the request to the first streamed part (streams only). */
+    first_token_ms: positiveInt.optional(),
+    /** The whole call: a non-streamed answer, or a stream from start to end. */
+    total_ms: positiveInt.optional(),
+  })
+  .strict();
+export type RouterTimeouts = z.infer<typeof routerTimeouts>;
+
+const routerTargetFields = {
+  /** Label of the target in errors, headers, logs and metrics; default `<provider>:<model or index>`. */
+  id: z.string().min(1).regex(/^[^\s]+$/, 'must not contain spaces').optional(),
+  /** Share of the traffic under the `weighted` strategy (0: only as a fallback). */
+  weight: z.number().min(0).default(1),
+  /** Overrides the model's `timeouts` for this target. */
+  timeouts: routerTimeouts.optional(),
+};
+
+/** A target: an ordinary model entry without `name`, plus `id`, `weight` and `timeouts`. */
+export const routerTarget = z.discriminatedUnion('provider', [
+  openAiCompatibleModel.omit({ name: true }).extend(routerTargetFields),
+  mockModel.omit({ name: true }).extend(routerTargetFields),
+  llamaCppModel.omit({ name: true }).extend(routerTargetFields),
+]);
+export type RouterTargetConfig = z.infer<typeof routerTarget>;
+
+export const routerRetry = z
+  .object({
+    /** Tries in all, across targets, for one request. */
+    max_attempts: positiveInt.default(3),
+    /** Backoff before retrying a target already tried: full jitter up to base * 2^(n-1), capped. */
+    base_delay_ms: z.number().int().min(0).default(200),
+    max_delay_ms: z.number().int().min(0).default(5000),
+    /** A longer `retry-after` moves on to the next target instead of waiting. */
+    max_retry_after_ms: z.number().int().min(0).default(30_000),
+  })
+  .strict();
+
+export const routerBreaker = z
+  .object({
+    /** Consecutive failures that open a target's circuit. */
+    failure_threshold: positiveInt.default(5),
+    /** Time an open circuit waits before letting one probe request through. */
+    cooldown_ms: positiveInt.default(30_000),
+  })
+  .strict();
+
+/** The default id of a target: `<provider>:<model>` or `<provider>:<index>`. */
+export function defaultTargetId(target: { provider: string; model?: string | undefined }, index: number): string {
+  return `${target.provider}:${target.model ?? index}`;
+}
+
+export const routerModel = z
+  .object({
+    ...modelCommon,
+    /** A router has no upstream model of its own: each target names its `model`. */
+    model: z.never({ error: "a router model has no upstream model: set 'model' on each target" }).optional(),
+    provider: z.literal('router'),
+    strategy: z.enum(['fallback', 'weighted', 'latency']).default('fallback'),
+    targets: z.array(routerTarget).min(1),
+    retry: routerRetry.default(routerRetry.parse({})),
+    timeouts: routerTimeouts.default({}),
+    breaker: routerBreaker.default(routerBreaker.parse({})),
+  })
+  .strict()
+  .superRefine((model, context) => {
+    const seen = new Set<string>();
+    model.targets.forEach((target, index) => {
+      const id = target.id ?? defaultTargetId(target, index);
+      if (seen.has(id)) context.addIssue({ code: 'custom', path: ['targets', index, 'id'], message: `duplicate target id '${id}' (give each target an id)` });
+      seen.add(id);
+    });
+    if (model.strategy === 'weighted' && model.targets.every((target) => target.weight === 0)) {
+      context.addIssue({ code: 'custom', path: ['targets'], message: 'the weighted strategy needs a target with a weight above 0' });
+    }
+    if (model.retry.max_delay_ms < model.retry.base_delay_ms) {
+      context.addIssue({ code: 'custom', path: ['retry', 'max_delay_ms'], message: 'must not be below base_delay_ms' });
+    }
+  });
+export type RouterModelConfig = z.infer<typeof routerModel>;
+
+export const modelConfig = z.discriminatedUnion('provider', [openAiCompatibleModel, mockModel, llamaCppModel, routerModel]);
 
 export type ModelConfig = z.infer<typeof modelConfig>;
 export type OpenAiCompatibleModelConfig = z.infer<typeof openAiCompatibleModel>;
 export type MockModelConfig = z.infer<typeof mockModel>;
 export type LlamaCppModelConfig = z.infer<typeof llamaCppModel>;
+/** A model entry served by one provider (not a router). */
+export type TargetModelConfig = OpenAiCompatibleModelConfig | MockModelConfig | LlamaCppModelConfig;
 
 export const serverConfig = z
   .object({
@@ -119,6 +237,39 @@ export const auditConfig = z
   })
   .strict();
 
+/** The response cache (docs/cache.md). */
+export const cacheConfig = z
+  .object({
+    /** Cache answers of every model (a model's `cache.enabled` overrides). */
+    enabled: z.boolean().default(false),
+    /** memory: per instance; sqlite: `cache.db` in the data dir; redis: `redis_url`, shared by instances. */
+    backend: z.enum(['memory', 'sqlite', 'redis']).default('memory'),
+    ttl_seconds: positiveInt.default(3600),
+    /** Entries kept by the memory backend (least recently used ones are dropped). */
+    max_entries: positiveInt.default(10_000),
+    /** Only cache requests with temperature 0 or a seed. */
+    deterministic_only: z.boolean().default(true),
+    /** Larger answers are not cached. */
+    max_entry_bytes: positiveInt.default(1024 * 1024),
+  })
+  .strict();
+export type CacheConfig = z.infer<typeof cacheConfig>;
+
+/** Record upstream exchanges to a cassette, or replay them offline (docs/record-replay.md). */
+export const recordReplayConfig = z
+  .object({
+    /** off | record (new cassette) | replay (offline; a miss is a 502) | replay_or_record (replay, else record). */
+    mode: z.enum(['off', 'record', 'replay', 'replay_or_record']).default('off'),
+    /** The JSONL cassette; relative paths resolve against the working directory. */
+    file: z.string().min(1).default('chatgate-cassette.jsonl'),
+    /** What identifies a request: its canonical JSON body, and (default) its upstream path. */
+    match: z.enum(['body', 'body_and_path']).default('body_and_path'),
+    /** Replay with the recorded delays instead of as fast as possible. */
+    replay_timing: z.boolean().default(false),
+  })
+  .strict();
+export type RecordReplayConfig = z.infer<typeof recordReplayConfig>;
+
 export const configSchema = z
   .object({
     server: serverConfig.default(serverConfig.parse({})),
@@ -131,7 +282,9 @@ export const configSchema = z
     /** USD per million tokens by model name (overrides and adds to the built-in prices). */
     prices: z.record(z.string(), modelPrice).default({}),
     audit: auditConfig.default(auditConfig.parse({})),
+    cache: cacheConfig.default(cacheConfig.parse({})),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    record_replay: recordReplayConfig.default(recordReplayConfig.parse({})),
     models: z.array(modelConfig).min(1),
   })
   .strict()

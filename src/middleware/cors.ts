@@ -14,6 +14,8 @@ const EXPOSED_HEADERS = [
   'openai-processing-ms',
   'openai-version',
   'x-chatgate-error-source',
+  'x-chatgate-cache',
+  'x-chatgate-cache-similarity',
   'retry-after',
   'x-ratelimit-limit-requests',
   'x-ratelimit-limit-tokens',

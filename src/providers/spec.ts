@@ -36,6 +36,8 @@ export interface ResultMetadata {
   created?: number;
   systemFingerprint?: string | null;
   serviceTier?: string | null;
+  /** Which target of a router model served the answer (its id), for `x-chatgate-target` and the audit log. */
+  target?: string;
 }
 
 export interface ChatResult extends ResultMetadata {
@@ -67,6 +69,8 @@ export interface CompletionResult extends ResultMetadata {
 export interface EmbeddingResult {
   embeddings: Float32Array[];
   usage: EmbeddingUsage;
+  /** Which target of a router model answered (see ResultMetadata.target). */
+  target?: string;
 }
 
 /** One piece of a streamed answer. `choice` is the choice index (0 unless n > 1). */

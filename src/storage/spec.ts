@@ -87,6 +87,8 @@ export interface ApiKeySettings {
   queueSeconds: number;
   /** The operator's labels (team, owner, …). */
   metadata: Record<string, string>;
+  /** Response cache for this key's requests: 'off' neither reads nor writes it (absent: 'default'). */
+  cache?: 'default' | 'off';
 }
 
 /** An API key as stored: never the secret, only its SHA-256 digest. */

@@ -43,6 +43,11 @@ export class ChatChunkRenderer {
   render(part: StreamPart): string {
     switch (part.type) {
       case 'metadata':
+        // Before any event, an upstream's id and created are kept (as for non-streamed answers).
+        if (this.#choices.size === 0) {
+          if (part.id !== undefined) this.#identity.id = part.id;
+          if (part.created !== undefined) this.#identity.created = part.created;
+        }
         if (part.systemFingerprint !== undefined) this.#identity.systemFingerprint = part.systemFingerprint;
         if (part.serviceTier !== undefined) this.#identity.serviceTier = part.serviceTier;
         this.#refreshPrefix();

@@ -22,6 +22,11 @@ export class CompletionChunkRenderer {
   render(part: StreamPart): string {
     switch (part.type) {
       case 'metadata':
+        // Before any event, an upstream's id and created are kept (as for non-streamed answers).
+        if (this.#seen.size === 0 && this.#finished.size === 0) {
+          if (part.id !== undefined) this.#identity.id = part.id;
+          if (part.created !== undefined) this.#identity.created = part.created;
+        }
         if (part.systemFingerprint !== undefined) this.#identity.systemFingerprint = part.systemFingerprint;
         return '';
       case 'text-delta':

@@ -21,6 +21,7 @@ import type { StreamKind } from './chunk-translator.js';
 import { UpstreamRequestLifetime } from './request-lifetime.js';
 import { UpstreamClient } from './upstream-client.js';
 import type { UpstreamClientOptions } from './upstream-client.js';
+import { RecordReplayClient, type RecordReplayStore, type UpstreamTransport } from './record-replay-client.js';
 import { streamedAnswerBody, wholeAnswerBody } from './upstream-request-body.js';
 import { readJsonAnswer } from './upstream-response.js';
 import { upstreamInvalidResponse } from './upstream-error.js';
@@ -29,16 +30,20 @@ import { UpstreamPartStream } from './upstream-stream.js';
 import { resolveUpstreamTarget } from './upstream-target.js';
 import type { UpstreamTarget } from './upstream-target.js';
 
-export type OpenAiCompatibleProviderOptions = UpstreamClientOptions;
+export type OpenAiCompatibleProviderOptions = UpstreamClientOptions & {
+  /** Record or replay every upstream exchange through this cassette (docs/record-replay.md). */
+  recordReplay?: RecordReplayStore | undefined;
+};
 
 export class OpenAiCompatibleProvider implements Provider {
   readonly capabilities: ProviderCapabilities = { vision: true, logprobs: true };
-  private readonly client: UpstreamClient;
+  private readonly client: UpstreamTransport;
   /** Targets worked out once per model configuration object. */
   private readonly targets = new WeakMap<OpenAiCompatibleModelConfig, UpstreamTarget>();
 
   constructor(options: OpenAiCompatibleProviderOptions = {}) {
-    this.client = new UpstreamClient(options);
+    const client = new UpstreamClient(options);
+    this.client = options.recordReplay === undefined ? client : new RecordReplayClient(client, options.recordReplay);
   }
 
   async chat(request: ChatCompletionRequest, call: ProviderCall): Promise<ChatResult> {
@@ -74,7 +79,7 @@ export class OpenAiCompatibleProvider implements Provider {
   private async sendWhole(target: UpstreamTarget, path: string, body: string, call: ProviderCall): Promise<Record<string, unknown>> {
     const lifetime = new UpstreamRequestLifetime(call.signal, target.timeoutMs);
     const headers = target.jsonHeaders.concat('x-request-id', call.requestId);
-    const response = await this.client.post(target.origin, path, headers, body, lifetime);
+    const response = await this.client.post(target.origin, path, headers, body, lifetime, target.connectTimeoutMs);
     return readJsonAnswer(response, lifetime, target.apiKey);
   }
 
@@ -85,7 +90,7 @@ export class OpenAiCompatibleProvider implements Provider {
       kind,
       lifetime,
       apiKey: target.apiKey,
-      send: () => this.client.post(target.origin, path, headers, body, lifetime),
+      send: () => this.client.post(target.origin, path, headers, body, lifetime, target.connectTimeoutMs),
     });
   }
 

@@ -44,10 +44,11 @@ export class UpstreamClient {
     headers: string[],
     body: string,
     lifetime: UpstreamRequestLifetime,
+    connectTimeoutMs?: number,
   ): Promise<UpstreamResponse> {
     lifetime.start();
     try {
-      return await this.pool(origin).request({ method: 'POST', path, headers, body, signal: lifetime.signal });
+      return await this.pool(origin, connectTimeoutMs).request({ method: 'POST', path, headers, body, signal: lifetime.signal });
     } catch (error) {
       lifetime.release();
       throw upstreamFailure(error, lifetime.cause, 'connect', lifetime.timeoutMs);
@@ -62,14 +63,16 @@ export class UpstreamClient {
     await Promise.all(pools.map((pool) => pool.close()));
   }
 
-  private pool(origin: string): Pool {
-    let pool = this.pools.get(origin);
+  /** One pool per origin and connection timeout (`connect.timeout` is a pool option in undici). */
+  private pool(origin: string, connectTimeoutMs: number | undefined): Pool {
+    const key = connectTimeoutMs === undefined ? origin : `${origin}#connect=${connectTimeoutMs}`;
+    let pool = this.pools.get(key);
     if (pool === undefined) {
       if (this.closed) {
         throw new GatewayError({ status: 503, source: 'gateway', type: 'server_error', code: 'provider_closed', message: 'The server is shutting down.' });
       }
-      pool = new Pool(origin, this.poolOptions);
-      this.pools.set(origin, pool);
+      pool = new Pool(origin, connectTimeoutMs === undefined ? this.poolOptions : { ...this.poolOptions, connect: { timeout: connectTimeoutMs } });
+      this.pools.set(key, pool);
     }
     return pool;
   }

@@ -17,6 +17,8 @@ export interface UpstreamTarget {
   readonly jsonHeaders: readonly string[];
   readonly streamHeaders: readonly string[];
   readonly timeoutMs: number;
+  /** Connection timeout (config `connect_timeout_ms`); undefined: undici's default. */
+  readonly connectTimeoutMs: number | undefined;
   /** Kept to redact it from upstream error messages. */
   readonly apiKey: string | undefined;
 }
@@ -50,6 +52,7 @@ export function resolveUpstreamTarget(config: OpenAiCompatibleModelConfig): Upst
     jsonHeaders: flatten('application/json'),
     streamHeaders: flatten('text/event-stream'),
     timeoutMs: config.timeout_ms ?? 600_000,
+    connectTimeoutMs: config.connect_timeout_ms,
     apiKey,
   };
 }
