@@ -18,20 +18,21 @@ import { resolveMasterKey, type MasterKey } from './auth/master-key.js';
 import { resolveDataDirectory } from './config/data-directory.js';
 import { ConfigError, loadConfig } from './config/load-config.js';
 import type { Config, ModelConfig, TargetModelConfig } from './config/schema.js';
-import { ModelRegistry } from './gateway/model-registry.js';
+import { ModelRegistry, type ResolvedModel } from './gateway/model-registry.js';
 import { createMockProvider } from './providers/mock/mock-provider.js';
 import { createLlamaCppProvider } from './providers/llama-cpp/llama-cpp-provider.js';
 import { createOpenAiCompatibleProvider } from './providers/openai-compatible/openai-compatible-provider.js';
 import type { Provider } from './providers/spec.js';
 import { createMetrics, type GatewayMetrics } from './metrics/metrics.js';
 import { createRouterProvider, RouterProvider } from './router/router-provider.js';
+import { createClassifier } from './router/classifier.js';
 import { routerTargetConfigs } from './router/target-configs.js';
 import { AuditWriter } from './audit/audit-writer.js';
 import { startRetention } from './audit/retention.js';
 import { createMetering } from './limits/create-metering.js';
 import { openStore } from './storage/open-store.js';
 import type { Store } from './storage/spec.js';
-import { TokenCounters } from './tokens/token-counter.js';
+import { TokenCounters, type TokenCounter } from './tokens/token-counter.js';
 import { unixSeconds } from './api/ids.js';
 import { resolveRecordReplay } from './config/record-replay.js';
 import { CassetteError } from './providers/openai-compatible/cassette.js';
@@ -62,6 +63,10 @@ export interface RunningServer {
 interface RouterDependencies {
   metrics: GatewayMetrics;
   logger: Logger;
+  /** Loaded token counters by tokenizer (routing rules on prompt length). */
+  counters: Map<string, TokenCounter>;
+  /** The models, once registered (the routing classifier calls one). */
+  resolveModel: (name: string) => ResolvedModel | undefined;
 }
 
 function createProviders(
@@ -83,8 +88,18 @@ function createProviders(
         return (openAiCompatible ??= createOpenAiCompatibleProvider({ recordReplay }));
       case 'llama-cpp':
         return (llamaCpp ??= createLlamaCppProvider({ models: llamaModels }));
-      case 'router':
-        return createRouterProvider({ model, providerFor: (target) => providerFor(target.config), metrics: routing?.metrics.router, logger: routing?.logger });
+      case 'router': {
+        const counter = routing?.counters.get(model.tokenizer);
+        const classifier = model.routing?.classifier;
+        return createRouterProvider({
+          model,
+          providerFor: (target) => providerFor(target.config),
+          metrics: routing?.metrics.router,
+          logger: routing?.logger,
+          ...(counter ? { countChat: (request) => counter.countChat(request.messages, request.tools), countText: (text) => counter.count(text) } : {}),
+          ...(classifier && routing ? { classify: createClassifier(classifier.model, routing.resolveModel) } : {}),
+        });
+      }
     }
   };
   return providerFor;
@@ -179,11 +194,13 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const keyService = new KeyService(store.keys, { onChange: () => keyCache.invalidate() });
 
   const tokenCounters = new TokenCounters();
-  await Promise.all([...new Set(config.models.map((model) => model.tokenizer))].map((name) => tokenCounters.get(name)));
+  const tokenizers = [...new Set(config.models.map((model) => model.tokenizer))];
+  const counters = new Map(await Promise.all(tokenizers.map(async (name) => [name, await tokenCounters.get(name)] as const)));
   const metrics = createMetrics();
-  const providerFor = createProviders(config, tokenCounters, recordReplay, { metrics, logger });
+  let registry: ModelRegistry | undefined;
+  const providerFor = createProviders(config, tokenCounters, recordReplay, { metrics, logger, counters, resolveModel: (name) => registry?.find(name) });
   const created = unixSeconds();
-  const models = new ModelRegistry(config.models.map((model) => ({ config: model, provider: providerFor(model), created })));
+  const models = (registry = new ModelRegistry(config.models.map((model) => ({ config: model, provider: providerFor(model), created }))));
   let responseCache: ResponseCache | null;
   try {
     responseCache = createResponseCache({ config, dataDirectory, models, logger });

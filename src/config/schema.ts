@@ -156,6 +156,48 @@ export const routerBreaker = z
   })
   .strict();
 
+/** What a routing rule looks at; every condition given must hold. */
+export const routingCondition = z
+  .object({
+    /** The prompt has at least / at most this many tokens (the model's tokenizer). */
+    min_prompt_tokens: z.number().int().min(0).optional(),
+    max_prompt_tokens: z.number().int().min(0).optional(),
+    /** The request offers tools or functions (true), or none (false). */
+    tools: z.boolean().optional(),
+    /** The messages contain images (true), or none (false). */
+    images: z.boolean().optional(),
+    /** The request asks for JSON output (response_format json_object / json_schema). */
+    json: z.boolean().optional(),
+  })
+  .strict()
+  .refine((condition) => Object.keys(condition).length > 0, 'a rule needs at least one condition');
+
+export const routingPolicy = z
+  .object({
+    /** The first rule that matches picks its targets (ids, in order of preference). */
+    rules: z.array(z.object({ when: routingCondition, targets: z.array(z.string().min(1)).min(1) }).strict()).default([]),
+    /** When no rule matches: ask a small model to label the request, and use that label's targets. */
+    classifier: z
+      .object({
+        /** A configured model name (not this router model). */
+        model: z.string().min(1),
+        /** Label → target ids, e.g. { simple: [cheap], complex: [strong] }. */
+        labels: z.record(z.string().regex(/^[a-z0-9_-]{1,32}$/, 'labels are 1 to 32 of a-z, 0-9, _ and -'), z.array(z.string().min(1)).min(1)),
+        /** What the classifier is told about the labels (a default describes simple vs complex). */
+        instructions: z.string().min(1).optional(),
+        /** Longest wait for the label; on timeout or failure the default applies. */
+        timeout_ms: positiveInt.default(3000),
+      })
+      .strict()
+      .optional(),
+    /** Targets when nothing else decided (default: all, in the strategy's order). */
+    default: z.array(z.string().min(1)).min(1).optional(),
+    /** true: only the chosen targets are tried; false (default): the others follow as fallbacks. */
+    exclusive: z.boolean().default(false),
+  })
+  .strict();
+export type RoutingPolicy = z.infer<typeof routingPolicy>;
+
 /** The default id of a target: `<provider>:<model>` or `<provider>:<index>`. */
 export function defaultTargetId(target: { provider: string; model?: string | undefined }, index: number): string {
   return `${target.provider}:${target.model ?? index}`;
@@ -172,6 +214,8 @@ export const routerModel = z
     retry: routerRetry.default(routerRetry.parse({})),
     timeouts: routerTimeouts.default({}),
     breaker: routerBreaker.default(routerBreaker.parse({})),
+    /** Routing by task: rules (and optionally a classifier model) that pick targets per request. */
+    routing: routingPolicy.optional(),
   })
   .strict()
   .superRefine((model, context) => {
@@ -181,6 +225,16 @@ export const routerModel = z
       if (seen.has(id)) context.addIssue({ code: 'custom', path: ['targets', index, 'id'], message: `duplicate target id '${id}' (give each target an id)` });
       seen.add(id);
     });
+    const checkIds = (ids: string[], path: Array<string | number>) =>
+      ids.forEach((id, index) => {
+        if (!seen.has(id)) context.addIssue({ code: 'custom', path: [...path, index], message: `no target has the id '${id}' (ids: ${[...seen].join(', ')})` });
+      });
+    model.routing?.rules.forEach((rule, index) => checkIds(rule.targets, ['routing', 'rules', index, 'targets']));
+    for (const [label, ids] of Object.entries(model.routing?.classifier?.labels ?? {})) checkIds(ids, ['routing', 'classifier', 'labels', label]);
+    if (model.routing?.default) checkIds(model.routing.default, ['routing', 'default']);
+    if (model.routing?.classifier?.model === model.name) {
+      context.addIssue({ code: 'custom', path: ['routing', 'classifier', 'model'], message: 'the classifier must be another model than the router itself' });
+    }
     if (model.strategy === 'weighted' && model.targets.every((target) => target.weight === 0)) {
       context.addIssue({ code: 'custom', path: ['targets'], message: 'the weighted strategy needs a target with a weight above 0' });
     }
@@ -295,6 +349,12 @@ export const configSchema = z
         context.addIssue({ code: 'custom', path: ['models', index, 'name'], message: `duplicate model name '${model.name}'` });
       }
       seen.add(model.name);
+    });
+    config.models.forEach((model, index) => {
+      const classifier = model.provider === 'router' ? model.routing?.classifier : undefined;
+      if (classifier && !config.models.some((other) => other.name === classifier.model)) {
+        context.addIssue({ code: 'custom', path: ['models', index, 'routing', 'classifier', 'model'], message: `no model is named '${classifier.model}'` });
+      }
     });
   });
 

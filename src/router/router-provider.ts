@@ -25,6 +25,7 @@ import { backoffDelay, sleep } from './backoff.js';
 import { CircuitBreaker, type CircuitPermit } from './circuit-breaker.js';
 import { allTargetsFailed, circuitOpenFailure, classifyFailure, TargetTimeoutError, type AttemptFailure, type FailureKind, type TargetFailure } from './failures.js';
 import { planTargets, updateEwma } from './strategies.js';
+import { chatFeatures, decideRoute, promptFeatures, type Classify, type RequestFeatures } from './task-routing.js';
 import { routerTargetConfigs, type ResolvedTargetConfig } from './target-configs.js';
 
 export interface RouterTarget extends ResolvedTargetConfig {
@@ -40,9 +41,22 @@ export interface RouterProviderOptions {
   providerFor: (target: ResolvedTargetConfig) => Provider;
   metrics?: RouterObserver | undefined;
   logger?: Logger | undefined;
+  /** Prompt tokens of a chat request / a text (routing rules on prompt length). */
+  countChat?: (request: ChatCompletionRequest) => number;
+  countText?: (text: string) => number;
+  /** Asks the routing policy's classifier model for a label. */
+  classify?: Classify;
   /** For tests. */
   random?: () => number;
   now?: () => number;
+}
+
+/** Targets a request prefers (routing by task), tried first in the strategy's order. */
+interface Route {
+  preferred: RouterTarget[];
+  /** Only the preferred targets are tried. */
+  exclusive: boolean;
+  reason: string;
 }
 
 interface Committed {
@@ -71,6 +85,9 @@ export class RouterProvider implements Provider {
   readonly #logger: Logger | undefined;
   readonly #random: () => number;
   readonly #now: () => number;
+  readonly #countChat: ((request: ChatCompletionRequest) => number) | undefined;
+  readonly #countText: ((text: string) => number) | undefined;
+  readonly #classify: Classify | undefined;
 
   constructor(options: RouterProviderOptions) {
     const model = options.model;
@@ -79,6 +96,9 @@ export class RouterProvider implements Provider {
     this.#logger = options.logger;
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? Date.now;
+    this.#countChat = options.countChat;
+    this.#countText = options.countText;
+    this.#classify = options.classify;
     this.targets = routerTargetConfigs(model).map((resolved) => {
       const breaker: CircuitBreaker = new CircuitBreaker({
         failureThreshold: model.breaker.failure_threshold,
@@ -118,21 +138,43 @@ export class RouterProvider implements Provider {
   }
 
   async chat(request: ChatCompletionRequest, call: ProviderCall): Promise<ChatResult> {
-    const { result, target } = await this.#runWhole(call, this.targets, (target, targetCall) => target.provider.chat(request, targetCall));
+    const route = await this.#route(() => this.#chatFeatures(request), call);
+    const { result, target } = await this.#runWhole(call, this.targets, (target, targetCall) => target.provider.chat(request, targetCall), route);
     return { ...result, target: target.id };
   }
 
   async complete(request: CompletionRequest, call: ProviderCall): Promise<CompletionResult> {
-    const { result, target } = await this.#runWhole(call, this.targets, (target, targetCall) => target.provider.complete(request, targetCall));
+    const route = await this.#route(() => this.#promptFeatures(request), call);
+    const { result, target } = await this.#runWhole(call, this.targets, (target, targetCall) => target.provider.complete(request, targetCall), route);
     return { ...result, target: target.id };
   }
 
   streamChat(request: ChatCompletionRequest, call: ProviderCall): AsyncIterable<StreamPart> {
-    return this.#stream(call, (target, targetCall) => target.provider.streamChat(request, targetCall));
+    return this.#stream(call, (target, targetCall) => target.provider.streamChat(request, targetCall), () => this.#chatFeatures(request));
   }
 
   streamComplete(request: CompletionRequest, call: ProviderCall): AsyncIterable<StreamPart> {
-    return this.#stream(call, (target, targetCall) => target.provider.streamComplete(request, targetCall));
+    return this.#stream(call, (target, targetCall) => target.provider.streamComplete(request, targetCall), () => this.#promptFeatures(request));
+  }
+
+  #chatFeatures(request: ChatCompletionRequest): RequestFeatures {
+    return chatFeatures(request, this.#countChat?.(request) ?? 0);
+  }
+
+  #promptFeatures(request: CompletionRequest): RequestFeatures {
+    const text = typeof request.prompt === 'string' ? request.prompt : Array.isArray(request.prompt) && typeof request.prompt[0] === 'string' ? (request.prompt as string[]).join('\n') : '';
+    return promptFeatures(text, this.#countText?.(text) ?? 0);
+  }
+
+  /** The targets the request prefers, by the model's routing policy (undefined: no policy or no decision). */
+  async #route(features: () => RequestFeatures, call: ProviderCall): Promise<Route | undefined> {
+    const policy = this.#model.routing;
+    if (!policy) return undefined;
+    const decision = await decideRoute(policy, features(), this.#classify, call.signal);
+    if (!decision) return undefined;
+    const preferred = decision.targetIds.flatMap((id) => this.targets.filter((target) => target.id === id));
+    this.#logger?.debug({ model: this.#model.name, route: decision.reason, targets: decision.targetIds }, 'Routed a request by task');
+    return { preferred, exclusive: policy.exclusive, reason: decision.reason };
   }
 
   /** The targets' providers are shared with other models and closed by the server. */
@@ -144,8 +186,9 @@ export class RouterProvider implements Provider {
     call: ProviderCall,
     eligible: RouterTarget[],
     send: (target: RouterTarget, call: ProviderCall) => Promise<T>,
+    route?: Route,
   ): Promise<{ result: T; target: RouterTarget }> {
-    return this.#attempts(call, eligible, async (target, permit) => {
+    return this.#attempts(call, eligible, route, async (target, permit) => {
       const watch = new AttemptWatch(call.signal, target.id);
       watch.arm(target.totalMs, 'whole answer');
       const started = performance.now();
@@ -163,8 +206,13 @@ export class RouterProvider implements Provider {
     });
   }
 
-  async *#stream(call: ProviderCall, open: (target: RouterTarget, call: ProviderCall) => AsyncIterable<StreamPart>): AsyncGenerator<StreamPart> {
-    const committed = await this.#attempts(call, this.targets, (target, permit) => this.#openStream(target, permit, call, open));
+  async *#stream(
+    call: ProviderCall,
+    open: (target: RouterTarget, call: ProviderCall) => AsyncIterable<StreamPart>,
+    features: () => RequestFeatures,
+  ): AsyncGenerator<StreamPart> {
+    const route = await this.#route(features, call);
+    const committed = await this.#attempts(call, this.targets, route, (target, permit) => this.#openStream(target, permit, call, open));
     const { target, permit, watch, iterator } = committed;
     let finished = false;
     try {
@@ -240,10 +288,17 @@ export class RouterProvider implements Provider {
    * The attempt loop shared by whole answers and streams. `attempt` resolves with the answer
    * (having reported success on the permit itself) or throws the attempt's failure.
    */
-  async #attempts<T>(call: ProviderCall, eligible: RouterTarget[], attempt: (target: RouterTarget, permit: CircuitPermit) => Promise<T>): Promise<T> {
+  async #attempts<T>(call: ProviderCall, eligible: RouterTarget[], route: Route | undefined, attempt: (target: RouterTarget, permit: CircuitPermit) => Promise<T>): Promise<T> {
     const model = this.#model;
     const retry = model.retry;
-    const plan = planTargets(model.strategy, eligible, this.#random);
+    const preferred = route?.preferred.filter((target) => eligible.includes(target)) ?? [];
+    const plan =
+      preferred.length === 0
+        ? planTargets(model.strategy, eligible, this.#random)
+        : [
+            ...planTargets(model.strategy, preferred, this.#random),
+            ...(route?.exclusive ? [] : planTargets(model.strategy, eligible.filter((target) => !preferred.includes(target)), this.#random)),
+          ];
     const failures = new Map<RouterTarget, AttemptFailure>();
     const tried = new Set<RouterTarget>();
     let attempts = 0;
