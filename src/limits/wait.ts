@@ -2,6 +2,7 @@
  * The optional queue (`queueSeconds`): instead of refusing at once, try again when the
  * refusing window resets, until a deadline.
  */
+import { abortableDelay as abortableSleep } from '../util/abortable-delay.js';
 import type { Limiter, LimitSpec, ReserveCost, ReserveResult } from './limiter.js';
 
 export interface ReserveWithinOptions {
@@ -53,20 +54,4 @@ export async function reserveWithin(
   }
 }
 
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+export { abortableSleep };

@@ -38,21 +38,4 @@ export function retryAfterMs(headers: Record<string, string | undefined>, now: n
 }
 
 /** Resolves after `milliseconds`, or rejects with the signal's reason when it aborts first. */
-export function sleep(milliseconds: number, signal: AbortSignal): Promise<void> {
-  if (milliseconds <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, milliseconds);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
+export { abortableDelay as sleep } from '../util/abortable-delay.js';

@@ -8,7 +8,7 @@
  */
 import type { TokenCounter } from '../../tokens/token-counter.js';
 import type { ChatResult, CompletionResult, StreamPart } from '../spec.js';
-import { abortableDelay } from './abortable-delay.js';
+import { abortableDelay } from '../../util/abortable-delay.js';
 import { sliceCompletionLogprobs } from './fake-logprobs.js';
 import { tokenPieces } from './token-decoding.js';
 import { wordParts } from './word-parts.js';

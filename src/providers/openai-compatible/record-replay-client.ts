@@ -14,6 +14,7 @@
  * The cassette file is opened at start-up (`RecordReplayStore.open`), written asynchronously
  * through one append stream, and flushed by `close()`.
  */
+import { abortableDelay as sleep } from '../../util/abortable-delay.js';
 import { closeSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { dirname } from 'node:path';
@@ -342,18 +343,3 @@ async function replay(exchange: CassetteExchange, lifetime: UpstreamRequestLifet
   return response as unknown as UpstreamResponse;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolveSlept, rejectSlept) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      rejectSlept(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolveSlept();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
