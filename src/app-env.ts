@@ -17,9 +17,9 @@ export interface AppVariables {
   endUser: string;
   /** The request body as received (kept for the audit log when bodies are recorded). */
   rawBody: string;
-  /** Token usage of a finished non-streamed answer, for the request log. */
+  /** Token usage of a finished non-streamed answer, for the audit log. */
   usage: Usage;
-  /** The error code of a failed request, for the request log. */
+  /** The error code of a failed request, for the audit log. */
   errorCode: string;
   /** Headers set for every response of this request (see middleware/response-headers.ts). */
   responseHeaders: Record<string, string>;

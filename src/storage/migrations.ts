@@ -40,6 +40,7 @@ export const migrations: readonly Migration[] = [
     `,
   },
   {
+    // No longer written or read since migration 3 (the audit log); the table stays in existing databases.
     version: 2,
     name: 'create_request_log',
     sqlite: `

@@ -1,12 +1,11 @@
 import type pg from 'pg';
 import { migrations as defaultMigrations, SchemaTooNewError, type Migration } from '../migrations.js';
-import type { AuditLogStore, KeyStore, MetadataStore, RequestLogStore, Store } from '../spec.js';
+import type { AuditLogStore, KeyStore, MetadataStore, Store } from '../spec.js';
 import { createPostgresPool, redactDatabaseUrl, type PostgresPoolOptions } from './connection.js';
 import { applyPostgresMigrations, assertPostgresSchemaNotNewer } from './migrate.js';
 import { PostgresAuditLogStore } from './postgres-audit-log-store.js';
 import { PostgresKeyStore } from './postgres-key-store.js';
 import { PostgresMetadataStore } from './postgres-metadata-store.js';
-import { PostgresRequestLogStore } from './postgres-request-log-store.js';
 
 export interface PostgresStoreOptions extends PostgresPoolOptions {
   /** The schema to migrate to; the shipped list unless a test needs another. */
@@ -42,7 +41,6 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 }
 
 class PostgresStore implements Store {
-  readonly requestLog: RequestLogStore;
   readonly metadata: MetadataStore;
   readonly keys: KeyStore;
   readonly auditLog: AuditLogStore;
@@ -54,7 +52,6 @@ class PostgresStore implements Store {
     private readonly migrationList: readonly Migration[],
     private readonly location: string,
   ) {
-    this.requestLog = new PostgresRequestLogStore(pool);
     this.metadata = new PostgresMetadataStore(pool);
     this.keys = new PostgresKeyStore(pool);
     this.auditLog = new PostgresAuditLogStore(pool);

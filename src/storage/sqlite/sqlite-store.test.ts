@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrations, SchemaTooNewError, type Migration } from '../migrations.js';
-import type { RequestLogRecord, Store } from '../spec.js';
+import type { Store } from '../spec.js';
 import { openSqliteDatabase } from './connection.js';
 import { openSqliteStore } from './sqlite-store.js';
-import { registerStoreContract } from '../store-contract.js';
+import { auditRecord, registerStoreContract } from '../store-contract.js';
 import { openStore, StoreOpenError } from '../open-store.js';
 
 let directory: string;
@@ -33,25 +33,6 @@ function inspect(path: string): Database.Database {
   const database = new Database(path);
   opened.push(database);
   return database;
-}
-
-function record(overrides: Partial<RequestLogRecord> = {}): RequestLogRecord {
-  return {
-    requestId: 'req_1',
-    createdAt: 1_700_000_000_000,
-    method: 'POST',
-    path: '/v1/chat/completions',
-    model: 'llama-3',
-    status: 200,
-    durationMs: 12.5,
-    promptTokens: 10,
-    completionTokens: 20,
-    stream: false,
-    errorCode: null,
-    keyId: 'master',
-    clientIp: '127.0.0.1',
-    ...overrides,
-  };
 }
 
 describe('openSqliteDatabase', () => {
@@ -91,14 +72,14 @@ describe('SQLite store: migrations', () => {
     const path = join(directory, 'chatgate.db');
     const first = open(path);
     await first.migrate();
-    await first.requestLog.insertMany([record()]);
+    await first.auditLog.append([auditRecord()]);
     await first.metadata.set('instance_id', 'abc');
     await first.close();
     const before = inspect(path).prepare('SELECT version, applied_at FROM schema_migrations ORDER BY version').all();
 
     const second = open(path);
     await second.migrate();
-    expect(await second.requestLog.count()).toBe(1);
+    expect(await second.auditLog.count()).toBe(1);
     expect(await second.metadata.get('instance_id')).toBe('abc');
     expect(inspect(path).prepare('SELECT version, applied_at FROM schema_migrations ORDER BY version').all()).toEqual(before);
   });
@@ -153,66 +134,10 @@ describe('SQLite store: migrations', () => {
   it('works in memory', async () => {
     const store = open(':memory:');
     await store.migrate();
-    await store.requestLog.insertMany([record()]);
-    expect(await store.requestLog.count()).toBe(1);
-  });
-});
-
-describe('SQLite store: request log', () => {
-  it('round-trips records, nullable fields and the stream flag', async () => {
-    const store = open();
-    await store.migrate();
-    const full = record({ requestId: 'req_full', stream: true, durationMs: 3.25 });
-    const sparse = record({
-      requestId: 'req_sparse',
-      createdAt: full.createdAt + 1,
-      model: null,
-      status: 401,
-      promptTokens: null,
-      completionTokens: null,
-      errorCode: 'invalid_api_key',
-      keyId: null,
-      clientIp: null,
-    });
-    await store.requestLog.insertMany([full, sparse]);
-    await store.requestLog.insertMany([]);
-
-    expect(await store.requestLog.count()).toBe(2);
-    expect(await store.requestLog.list({ limit: 10 })).toEqual([sparse, full]);
-  });
-
-  it('lists newest first, pages with a cursor across equal timestamps, and honours the limit', async () => {
-    const store = open();
-    await store.migrate();
-    const base = 1_700_000_000_000;
-    const records = [
-      record({ requestId: 'a', createdAt: base }),
-      record({ requestId: 'b', createdAt: base + 5 }),
-      record({ requestId: 'c', createdAt: base + 5 }),
-      record({ requestId: 'd', createdAt: base + 5 }),
-      record({ requestId: 'e', createdAt: base + 9 }),
-    ];
-    await store.requestLog.insertMany([...records].reverse());
-
-    const ids = (page: RequestLogRecord[]): string[] => page.map((entry) => entry.requestId);
-    const first = await store.requestLog.list({ limit: 2 });
-    expect(ids(first)).toEqual(['e', 'd']);
-    const second = await store.requestLog.list({ limit: 2, before: first.at(-1)! });
-    expect(ids(second)).toEqual(['c', 'b']);
-    const third = await store.requestLog.list({ limit: 2, before: second.at(-1)! });
-    expect(ids(third)).toEqual(['a']);
-    expect(await store.requestLog.list({ limit: 2, before: third.at(-1)! })).toEqual([]);
-    expect(await store.requestLog.list({ limit: 0 })).toEqual([]);
-    await expect(store.requestLog.list({ limit: -1 })).rejects.toThrow(RangeError);
-    await expect(store.requestLog.list({ limit: 1.5 })).rejects.toThrow(RangeError);
-  });
-
-  it('stores a batch all or nothing', async () => {
-    const store = open();
-    await store.migrate();
-    const broken = { ...record({ requestId: 'bad' }), method: null } as unknown as RequestLogRecord;
-    await expect(store.requestLog.insertMany([record({ requestId: 'good' }), broken])).rejects.toThrow(/NOT NULL/);
-    expect(await store.requestLog.count()).toBe(0);
+    await store.auditLog.append([auditRecord()]);
+    expect(await store.auditLog.count()).toBe(1);
+    await store.metadata.set('instance_id', 'in-memory');
+    expect(await store.metadata.get('instance_id')).toBe('in-memory');
   });
 });
 
@@ -236,7 +161,8 @@ describe('SQLite store: close', () => {
     await store.migrate();
     await store.close();
     await store.close();
-    await expect(store.requestLog.count()).rejects.toThrow();
+    await expect(store.auditLog.count()).rejects.toThrow();
+    await expect(store.metadata.get('instance_id')).rejects.toThrow();
   });
 });
 
