@@ -1,5 +1,5 @@
 /**
- * Needs Redis at REDIS_URL (default redis://127.0.0.1:6379): these tests fail, never skip,
+ * Needs Redis at CHATGATE_TEST_REDIS_URL (default redis://127.0.0.1:6379): these tests fail, never skip,
  * when it is down. Every limiter uses a random key prefix, deleted afterwards.
  */
 import { randomBytes } from 'node:crypto';
@@ -9,7 +9,7 @@ import { limiterConformance, T0 } from './limiter-conformance.js';
 import type { ReserveResult } from './limiter.js';
 import { RedisLimiter } from './redis-limiter.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = process.env.CHATGATE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `chatgate-test:${randomBytes(6).toString('hex')}:`;
 const clients: Redis[] = [];
 
