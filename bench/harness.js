@@ -295,3 +295,69 @@ export function table(headers, rows, align) {
   const fmt = (r) => r.map((c, i) => ((align?.[i] ?? 'r') === 'l' ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ');
   return [fmt(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(fmt)].join('\n');
 }
+
+// ---------------------------------------------------------------------------------------------
+// Percentiles (nearest rank, as bench/load-client.js computes them)
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** { count, mean, p50, p90, p99, min, max } of an array of numbers. */
+export function summarize(values) {
+  const sorted = Float64Array.from(values).sort();
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  const n = sorted.length;
+  return {
+    count: n,
+    mean: n ? sum / n : null,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    min: n ? sorted[0] : null,
+    max: n ? sorted[n - 1] : null,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chatgate
+
+/**
+ * `node bin/chatgate.js serve` pinned to `core`, with the YAML config `yaml` written into `dir`
+ * (data dir `dir/data`, stdout and stderr to files there) and CHATGATE_MASTER_KEY = `masterKey`;
+ * resolves once GET /v1/models answers 200: { child, pid, port, base, dir, dataDir, logFile, errFile }.
+ */
+export async function startChatgateServe({ yaml, dir, core, masterKey, root = ROOT, nodeArgs = [] }) {
+  fs.mkdirSync(dir, { recursive: true });
+  const dataDir = path.join(dir, 'data');
+  const configFile = path.join(dir, 'chatgate.yaml');
+  fs.writeFileSync(configFile, yaml.endsWith('\n') ? yaml : `${yaml}\n`);
+  const port = await freePort();
+  const logFile = path.join(dir, 'chatgate.stdout.log');
+  const errFile = path.join(dir, 'chatgate.stderr.log');
+  const outFd = fs.openSync(logFile, 'w');
+  const errFd = fs.openSync(errFile, 'w');
+  const args = [NODE, ...nodeArgs, path.join(root, 'bin', 'chatgate.js'), 'serve', '--config', configFile, '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir];
+  const [cmd, cargs] = pinned(core, args);
+  const child = track(spawn(cmd, cargs, { cwd: dir, stdio: ['ignore', outFd, errFd], env: { ...process.env, CHATGATE_MASTER_KEY: masterKey } }));
+  fs.closeSync(outFd);
+  fs.closeSync(errFd);
+  let exited = null;
+  child.on('exit', (code, sig) => {
+    exited = sig || code;
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && exited === null) {
+    try {
+      const r = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${masterKey}` } });
+      await r.arrayBuffer();
+      if (r.status === 200) return { child, pid: child.pid, port, base, dir, dataDir, logFile, errFile };
+    } catch {}
+    await sleep(100);
+  }
+  await stopChild(child);
+  throw new Error(`Chatgate did not start${exited !== null ? ` (exited: ${exited})` : ''}\n--- stderr ---\n${tail(errFile)}\n--- stdout ---\n${tail(logFile)}`);
+}

@@ -15,7 +15,11 @@
 //     an undici Pool with `connections` connections, each running requests back to back;
 //     records per request the time from dispatch to the first response body byte (TTFB) and
 //     to the end of the body (total), and checks every response: status 200 and a complete
-//     body (a chat.completion JSON, or an SSE stream ending in `data: [DONE]`).
+//     body (a chat.completion JSON, or an SSE stream ending in `data: [DONE]`). Optional:
+//     warmupBody (the body of the warm-up requests, default body), expectHeaders
+//     ({ name: value | null }: every measured response must carry that header value, or not
+//     carry the header when null; others count as badHeader), keepSamples (return every
+//     measured request's ttfb/total ms in `samples`, rounded to the µs).
 //   { "kind": "paced", url, body, headers, stream, rate, durationSec, warmupSec, sliceSec,
 //     connections }
 //     open-loop load at a fixed rate (requests/s) for warmupSec (discarded) then durationSec,
@@ -127,28 +131,47 @@ async function ttfbJob() {
   const pool = new Pool(url.origin, { connections: job.connections, pipelining: 1, keepAliveTimeout: 60_000 });
   const path = url.pathname + url.search;
   const headers = job.headers;
-  const body = job.body;
   const stream = job.stream;
+  const expect = job.expectHeaders ? Object.entries(job.expectHeaders).map(([k, v]) => [k.toLowerCase(), v]) : null;
   const ttfb = new Samples();
   const total = new Samples();
-  const counts = { ok: 0, non2xx: 0, errors: 0, badBody: 0 };
+  const counts = { ok: 0, non2xx: 0, errors: 0, badBody: 0, badHeader: 0 };
   const statusCodes = {};
   const errorMessages = {};
+  const badHeaderValues = {};
   let record = false;
+  let body = job.warmupBody ?? job.body;
+
+  function headerOk(responseHeaders) {
+    if (!expect) return true;
+    let ok = true;
+    for (const [name, want] of expect) {
+      let got = null;
+      for (const [k, v] of Object.entries(responseHeaders ?? {})) if (k.toLowerCase() === name) got = Array.isArray(v) ? v.join(',') : String(v);
+      if (got !== want) {
+        ok = false;
+        const key = `${name}: ${got ?? '(absent)'}`;
+        badHeaderValues[key] = (badHeaderValues[key] || 0) + 1;
+      }
+    }
+    return ok;
+  }
 
   function one() {
     return new Promise((resolve) => {
       let start = 0n;
       let first = 0n;
       let status = 0;
+      let headersOk = true;
       const parts = [];
       start = process.hrtime.bigint();
       pool.dispatch(
         { method: 'POST', path, headers, body },
         {
           onRequestStart() {},
-          onResponseStart(_c, statusCode) {
+          onResponseStart(_c, statusCode, responseHeaders) {
             status = statusCode;
+            if (record) headersOk = headerOk(responseHeaders);
           },
           onResponseData(_c, chunk) {
             if (first === 0n) first = process.hrtime.bigint();
@@ -160,6 +183,7 @@ async function ttfbJob() {
               statusCodes[status] = (statusCodes[status] || 0) + 1;
               if (status !== 200) counts.non2xx++;
               else if (!checkBody(Buffer.concat(parts).toString(), stream)) counts.badBody++;
+              else if (!headersOk) counts.badHeader++;
               else {
                 counts.ok++;
                 ttfb.push(Number((first || end) - start) / 1e6);
@@ -200,12 +224,16 @@ async function ttfbJob() {
   // Warm-up (connections opened, JIT warm on every side), not recorded.
   await phase(job.warmupSec ? { durationSec: job.warmupSec } : { requests: job.warmupRequests ?? 200 });
   record = true;
+  body = job.body;
   process.stdout.write('MEASURE_START\n');
   const t0 = process.hrtime.bigint();
   await phase(job.durationSec ? { durationSec: job.durationSec } : { requests: job.requests });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   await pool.close();
+  const us = (v) => Array.from(v, (x) => Math.round(x * 1000) / 1000);
   return {
+    ...(job.keepSamples ? { samples: { ttfbMs: us(ttfb.values()), totalMs: us(total.values()) } } : {}),
+    ...(expect ? { badHeaderValues } : {}),
     kind: 'ttfb',
     connections: job.connections,
     stream,
