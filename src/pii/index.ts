@@ -1,0 +1,9 @@
+/** PII detection and redaction: see docs/pii.md. */
+export { detect, summarize, resolveOverlaps, DETECTORS } from './engine.js';
+export { mask, Pseudonymizer, StreamRestorer, placeholderLabel, type RedactionResult } from './pseudonymizer.js';
+export { DEFAULT_PHONE_REGIONS } from './detectors/phone.js';
+export { luhnValid, isCardNumber, cardIssuer } from './detectors/card.js';
+export { isIban, ibanChecksumValid } from './detectors/iban.js';
+export { shannonEntropy } from './detectors/secret.js';
+export { measureThroughput, type ThroughputResult } from './throughput.js';
+export * from './types.js';
