@@ -1,6 +1,7 @@
 /** The typed Hono environment shared by the app, its middleware and its routes. */
 import type { Principal } from './auth/principal.js';
 import type { Usage } from './openai/responses.js';
+import type { PiiSession } from './api/pii-policy.js';
 
 export interface AppVariables {
   requestId: string;
@@ -27,6 +28,10 @@ export interface AppVariables {
   cacheHit: boolean;
   /** The response was written straight to Node's socket (a stream), not returned to Hono. */
   writtenDirectly: boolean;
+  /** The PII handling of the request (policy other than off; see api/pii-policy.ts). */
+  pii: PiiSession;
+  /** PII found in the request, `email=2,card=1` (never values), for the audit log. */
+  piiCounts: string;
 }
 
 /** What @hono/node-server passes as `context.env`. */

@@ -15,6 +15,7 @@ import type { ApiDependencies } from './api/api-dependencies.js';
 import { chatCompletionsHandler } from './api/chat-completions.js';
 import { completionsHandler } from './api/completions.js';
 import { embeddingsHandler } from './api/embeddings.js';
+import { moderationsHandler } from './api/moderations.js';
 import { modelsRoutes } from './api/models.js';
 import type { KeyAuthenticator } from './auth/key-authenticator.js';
 import { methodNotAllowed, unknownRoute } from './errors/gateway-error.js';
@@ -54,6 +55,7 @@ const KNOWN_PATHS = new Map<string, string[]>([
   ['/v1/chat/completions', ['POST']],
   ['/v1/completions', ['POST']],
   ['/v1/embeddings', ['POST']],
+  ['/v1/moderations', ['POST']],
   ['/v1/models', ['GET']],
   ['/v1/tokens', ['POST']],
   ['/admin/keys', ['GET', 'POST']],
@@ -91,6 +93,7 @@ export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
   v1.post('/chat/completions', chatCompletionsHandler(dependencies));
   v1.post('/completions', completionsHandler(dependencies));
   v1.post('/embeddings', embeddingsHandler(dependencies));
+  v1.post('/moderations', moderationsHandler(dependencies));
   if (dependencies.keys) v1.post('/tokens', mintTokenHandler({ tokens: dependencies.keys.tokens, maxBodyBytes: dependencies.maxBodyBytes }));
   app.route('/v1', v1);
 

@@ -92,6 +92,7 @@ export function auditRecordJson(record: StoredAuditRecord) {
     client_ip: record.clientIp,
     request_body: record.requestBody,
     response_body: record.responseBody,
+    pii: record.piiCounts ?? null,
     erased_at: record.erasedAt,
     prev_hash: record.prevHash,
     hash: record.hash,

@@ -6,6 +6,8 @@ import type { Usage } from '../openai/responses.js';
 import type { AuditRecord } from '../storage/spec.js';
 import type { Metering } from './request-metering.js';
 import type { ResponseCache } from '../cache/response-cache.js';
+import type { PiiConfig } from '../config/schema.js';
+import type { GuardrailsConfig, ModerationConfig } from '../config/schema.js';
 
 export interface RequestRecorder {
   /** Synchronous and cheap: the recorder batches writes off the request path. */
@@ -25,6 +27,12 @@ export interface ApiDependencies {
   maxBodyBytes: number;
   /** The response cache (docs/cache.md); absent or null: nothing is cached. */
   responseCache?: ResponseCache | null;
+  /** Top-level `guardrails` of the config (docs/guardrails.md); models may override. */
+  guardrails?: GuardrailsConfig;
+  /** Who answers `POST /v1/moderations`; absent: 400 moderation_not_configured. */
+  moderation?: ModerationConfig;
+  /** The top-level `pii` section (docs/pii.md); absent: policy off, audit bodies masked with all detectors. */
+  pii?: PiiConfig | null;
 }
 
 export type { Usage };

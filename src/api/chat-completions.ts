@@ -14,8 +14,10 @@ import { parseWith, readJsonBody } from './parse-request.js';
 import { noteModel, setUsage } from './request-recording.js';
 import { reserveChat } from './request-metering.js';
 import { providerCall, serveProviderStream } from './provider-stream.js';
+import { guardChat } from '../guardrails/index.js';
 import { noteTarget } from './served-target.js';
 import { chatCache } from './response-cache.js';
+import { applyChatPii, restoreChatResult } from './pii-policy.js';
 
 export function toChatCompletion(result: ChatResult, modelName: string): ChatCompletion {
   const completion: ChatCompletion = {
@@ -43,21 +45,23 @@ export function chatCompletionsHandler(dependencies: ApiDependencies) {
     const model = dependencies.models.resolve(request.model);
     noteModel(context, model.config, request.user);
     checkChatRequest(request, model);
+    applyChatPii(context, dependencies, model, request);
+    const provider = await guardChat(context, dependencies, model, request);
     await checkChatContextWindow(request, model.config, dependencies.tokenCounters);
     const cache = await chatCache(context, dependencies, model, request);
     if (cache.hit) return cache.hit;
     await reserveChat(context, dependencies, model.config, request);
 
     if (!request.stream) {
-      const result = cache.keep(await model.provider.chat(request, providerCall(context, model, context.req.raw.signal)));
+      const result = cache.keep(await provider.chat(request, providerCall(context, model, context.req.raw.signal)));
       noteTarget(context, result.target);
       setUsage(context, result.usage);
-      return context.json(toChatCompletion(result, model.config.name));
+      return context.json(toChatCompletion(restoreChatResult(context, result), model.config.name));
     }
     const renderer = new ChatChunkRenderer(
       { id: newObjectId('chatcmpl-'), created: unixSeconds(), model: model.config.name, systemFingerprint: null },
       request.stream_options?.include_usage === true,
     );
-    return serveProviderStream(context, model, dependencies, renderer, (call) => cache.keepStream(model.provider.streamChat(request, call)));
+    return serveProviderStream(context, model, dependencies, renderer, (call) => cache.keepStream(provider.streamChat(request, call)));
   };
 }

@@ -14,8 +14,10 @@ import { parseWith, readJsonBody } from './parse-request.js';
 import { noteModel, setUsage } from './request-recording.js';
 import { reserveCompletion } from './request-metering.js';
 import { providerCall, serveProviderStream } from './provider-stream.js';
+import { guardCompletion } from '../guardrails/index.js';
 import { noteTarget } from './served-target.js';
 import { completionCache } from './response-cache.js';
+import { applyCompletionPii, restoreCompletionResult } from './pii-policy.js';
 
 export function toCompletion(result: CompletionResult, modelName: string): Completion {
   return {
@@ -53,21 +55,23 @@ export function completionsHandler(dependencies: ApiDependencies) {
     const model = dependencies.models.resolve(request.model);
     noteModel(context, model.config, request.user);
     checkCompletionRequest(request);
+    applyCompletionPii(context, dependencies, model, request);
+    const provider = await guardCompletion(context, dependencies, model, request);
     await checkCompletionContextWindow(request, model.config, dependencies.tokenCounters);
     const cache = await completionCache(context, dependencies, model, request);
     if (cache.hit) return cache.hit;
     await reserveCompletion(context, dependencies, model.config, request);
 
     if (!request.stream) {
-      const result = cache.keep(await model.provider.complete(request, providerCall(context, model, context.req.raw.signal)));
+      const result = cache.keep(await provider.complete(request, providerCall(context, model, context.req.raw.signal)));
       noteTarget(context, result.target);
       setUsage(context, result.usage);
-      return context.json(toCompletion(result, model.config.name));
+      return context.json(toCompletion(restoreCompletionResult(context, result), model.config.name));
     }
     const renderer = new CompletionChunkRenderer(
       { id: newObjectId('cmpl-'), created: unixSeconds(), model: model.config.name, systemFingerprint: null },
       request.stream_options?.include_usage === true,
     );
-    return serveProviderStream(context, model, dependencies, renderer, (call) => cache.keepStream(model.provider.streamComplete(request, call)));
+    return serveProviderStream(context, model, dependencies, renderer, (call) => cache.keepStream(provider.streamComplete(request, call)));
   };
 }

@@ -11,6 +11,7 @@ import type { ProviderCall, StreamPart } from '../providers/spec.js';
 import { createStreamResponse, writeStreamToNode, type PartRenderer, type StreamResponseOptions } from '../streaming/stream-response.js';
 import { recordStreamEnd, type RecordingDependencies } from './request-recording.js';
 import { notingTarget } from './served-target.js';
+import { clientParts } from './pii-policy.js';
 
 /** The parts, with their text collected into `sink` as they pass (for the audit log's response body). */
 async function* collectingText(parts: AsyncIterable<StreamPart>, sink: string[][]): AsyncIterable<StreamPart> {
@@ -40,7 +41,8 @@ export async function serveProviderStream(
   const started = start(providerCall(context, model, abortController.signal));
   const parts = notingTarget(context, started, () => (options.headers ??= {}));
   const options: StreamResponseOptions = {
-    parts: collected ? collectingText(parts, collected) : parts,
+    // The audit copy is collected before restore (placeholders); the client gets the originals back (pseudonymize).
+    parts: clientParts(context, collected ? collectingText(parts, collected) : parts),
     renderer,
     abortController,
     onEnd: (outcome) => {

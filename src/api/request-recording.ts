@@ -11,6 +11,9 @@ import type { AuditRecord } from '../storage/spec.js';
 import type { StreamOutcome } from '../streaming/stream-response.js';
 import type { RequestRecorder } from './api-dependencies.js';
 import { costOf, settleRequest, type Metering } from './request-metering.js';
+import type { PiiConfig } from '../config/schema.js';
+import { Pseudonymizer } from '../pii/index.js';
+import { detectOptionsOf, maskAuditBody } from './pii-policy.js';
 
 /** Bodies longer than this are cut in the audit log (with a marker). */
 export const AUDIT_BODY_LIMIT = 1_000_000;
@@ -20,6 +23,8 @@ export interface RecordingDependencies {
   metering: Metering;
   /** Keep request and response bodies in the audit log (config `audit.bodies`). */
   auditBodies: boolean;
+  /** The top-level `pii` section: the detectors that redact audited bodies (all when absent). */
+  pii?: PiiConfig | null;
 }
 
 /** Notes what the request resolved to, for the audit log: the model, who serves it, the end user. */
@@ -82,9 +87,24 @@ export function finishRequest(context: Context<AppEnv>, dependencies: RecordingD
     keyId: auditKeyId(context),
     user: context.get('endUser') ?? null,
     clientIp: context.get('clientIp') ?? null,
-    requestBody: dependencies.auditBodies ? clipped(context.get('rawBody')) : null,
-    responseBody: dependencies.auditBodies ? clipped(end.responseBody) : null,
+    requestBody: null,
+    responseBody: null,
+    piiCounts: context.get('piiCounts') ?? null,
   };
+  if (dependencies.auditBodies) {
+    // Logs never hold raw PII, whatever the request's policy: bodies are redacted (one
+    // placeholder map for both, so a value has the same placeholder in request and answer).
+    try {
+      const options = context.get('pii')?.options ?? detectOptionsOf(dependencies.pii);
+      const placeholders = new Pseudonymizer();
+      record.requestBody = clipped(maskAuditBody(context.get('rawBody'), options, placeholders, AUDIT_BODY_LIMIT));
+      record.responseBody = clipped(maskAuditBody(end.responseBody, options, placeholders, AUDIT_BODY_LIMIT));
+    } catch {
+      // Never a raw body: without redaction, none.
+      record.requestBody = null;
+      record.responseBody = null;
+    }
+  }
   dependencies.recorder.record(record);
 }
 

@@ -6,6 +6,8 @@
  *
  * Canonical form: a JSON array of the fields in a fixed order (numbers as JSON numbers,
  * absent values as null), so both storage back ends and the verifier hash the same bytes.
+ * `piiCounts` (newer than the chain) is appended only when non-null: older records, and
+ * records without PII, hash exactly as before.
  */
 import { createHash } from 'node:crypto';
 import type { AuditRecord } from '../storage/spec.js';
@@ -44,5 +46,7 @@ export function chainHash(prevHash: string, seq: number, record: AuditRecord, di
     record.keyId ?? null,
     digest,
   ];
+  // Added with migration 4: only when set, so that records without it hash exactly as before.
+  if (record.piiCounts !== null && record.piiCounts !== undefined) fields.push(record.piiCounts);
   return sha256(`${prevHash}\n${JSON.stringify(fields)}`);
 }

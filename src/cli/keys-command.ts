@@ -27,6 +27,7 @@ Rights and limits of create (lists: comma-separated or the option repeated):
   --rpm N  --rpd N  --tpm N  --budget-usd X  --budget-period day|week|month|total
   --queue-seconds N  --expires-at UNIX_SECONDS|ISO_DATE  --expires-in-days N  --metadata KEY=VALUE
   --cache default|off   off: this key's requests never use the response cache
+  --pii default|off|mask|pseudonymize|block   PII policy of this key's requests (default: the model's / server's)
 
 Common options:
   --config FILE  --data-dir DIR   as for serve
@@ -54,6 +55,7 @@ const OPTIONS = {
   'budget-period': { type: 'string' },
   'queue-seconds': { type: 'string' },
   cache: { type: 'string' },
+  pii: { type: 'string' },
   'expires-at': { type: 'string' },
   'expires-in-days': { type: 'string' },
   metadata: { type: 'string', multiple: true },
@@ -105,6 +107,7 @@ export function createBodyFromOptions(values: Values): Record<string, unknown> {
   set('budget_period', values['budget-period']);
   set('queue_seconds', number('queue-seconds', values['queue-seconds']));
   set('cache', values.cache);
+  set('pii', values.pii);
   set('expires_at', expiresAt(values['expires-at']));
   set('expires_in_days', number('expires-in-days', values['expires-in-days']));
   if (values.metadata !== undefined) {
@@ -140,6 +143,7 @@ function describe(key: KeyJson): string {
     `expires:     ${when(key.expires_at)}`,
   ];
   if (key.cache === 'off') lines.push('cache:       off');
+  if (key.pii !== 'default') lines.push(`pii:         ${key.pii}`);
   if (key.revoked_at !== null) lines.push(`revoked:     ${when(key.revoked_at)}`);
   if (key.previous_prefix !== null) lines.push(`old secret:  ${key.previous_prefix}… valid until ${when(key.previous_valid_until)}`);
   if (Object.keys(key.metadata).length > 0) lines.push(`metadata:    ${Object.entries(key.metadata).map(([name, value]) => `${name}=${value}`).join(', ')}`);

@@ -2,6 +2,7 @@
  * The configuration file's shape. Keys are snake_case as in the YAML file; the loader
  * validates the whole file with this schema and names the bad key on failure.
  */
+import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
 
 const positiveInt = z.number().int().positive();
@@ -30,9 +31,116 @@ export const modelCacheConfig = z
   .strict();
 export type ModelCacheConfig = z.infer<typeof modelCacheConfig>;
 
+// ---------------------------------------------------------------------------------------------
+// PII policies (docs/pii.md): key over model over the top-level `pii`.
+
+export const piiPolicyName = z.enum(['off', 'mask', 'pseudonymize', 'block']);
+export type PiiPolicyName = z.infer<typeof piiPolicyName>;
+
+/** Built-in detectors switched on (true) or off (false); unset: on. */
+export const piiDetectors = z
+  .object({
+    email: z.boolean().optional(),
+    phone: z.boolean().optional(),
+    card: z.boolean().optional(),
+    iban: z.boolean().optional(),
+    ssn: z.boolean().optional(),
+    ip: z.boolean().optional(),
+    secret: z.boolean().optional(),
+  })
+  .strict();
+
+const piiCustomPattern = z
+  .object({
+    /** A label for the rule. */
+    name: z.string().min(1).max(64),
+    /** A JavaScript regular expression source (compiled with the `g` and `u` flags). */
+    regex: z
+      .string()
+      .min(1)
+      .refine((source) => {
+        try {
+          new RegExp(source, 'gu');
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be a valid JavaScript regular expression')
+      .refine((source) => {
+        try {
+          return !new RegExp(source, 'u').test('');
+        } catch {
+          return true; // reported by the check above
+        }
+      }, 'must not match the empty string'),
+    /** The kind reported, e.g. `employee_id` → placeholders `[EMPLOYEE_ID_1]`. */
+    kind: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'must be 1 to 32 of a-z, 0-9 and _, starting with a letter'),
+  })
+  .strict();
+
+/** The top-level `pii` section. */
+export const piiConfig = z
+  .object({
+    /** off | mask | pseudonymize | block; a model's `pii.policy` and a key's `pii` override it. */
+    policy: piiPolicyName.default('off'),
+    detectors: piiDetectors.default({}),
+    /** Regions tried for phone numbers in national format (ISO 3166 codes); default US, GB, FR, DE, ES. */
+    phone_regions: z.array(z.string().refine((code) => /^[A-Z]{2}$/.test(code) && isSupportedCountry(code), 'expected a supported ISO 3166 region code such as US or DE')).min(1).optional(),
+    custom: z.array(piiCustomPattern).default([]),
+  })
+  .strict();
+export type PiiConfig = z.infer<typeof piiConfig>;
+
+/** A model's `pii`: its policy and detector switches (over the top-level ones). */
+export const modelPiiConfig = z.object({ policy: piiPolicyName.optional(), detectors: piiDetectors.optional() }).strict();
+export type ModelPiiConfig = z.infer<typeof modelPiiConfig>;
+
+/** A regular expression of the config (guardrails): compiled at load, so a bad one is a config error naming the key. */
+export const guardrailPattern = z.string().min(1).superRefine((source, context) => {
+  try {
+    new RegExp(source, 'i');
+  } catch (error) {
+    context.addIssue({ code: 'custom', message: `not a valid regular expression (${error instanceof Error ? error.message : String(error)})` });
+  }
+});
+
+/** Guardrails (docs/guardrails.md): top level, and per model (a model's fields override the top-level ones). */
+export const guardrailsConfig = z
+  .object({
+    /** Requests whose input matches one of these (case-insensitive) are refused with 400 content_policy_violation. */
+    deny_input: z.array(guardrailPattern).optional(),
+    /** Output matching one of these is cut: finish_reason content_filter. */
+    deny_output: z.array(guardrailPattern).optional(),
+    /** Longest input in characters (all message text / prompts); beyond: 400 input_too_large. */
+    max_input_chars: positiveInt.optional(),
+    /** Check answers to response_format json_schema against the schema (default true). */
+    validate_json_output: z.boolean().optional(),
+    /** A configured model that screens input and/or output (answers {allowed, category}). */
+    guard_model: z.string().min(1).optional(),
+    /** Screen the input with guard_model (default true when guard_model is set). */
+    guard_input: z.boolean().optional(),
+    /** Screen non-streamed output with guard_model (default false). */
+    guard_output: z.boolean().optional(),
+  })
+  .strict();
+export type GuardrailsConfig = z.infer<typeof guardrailsConfig>;
+
+/** `POST /v1/moderations` (docs/guardrails.md). */
+export const moderationConfig = z
+  .object({
+    /** A configured model: openai-compatible → its upstream's /v1/moderations; else prompted for the categories. */
+    model: z.string().min(1),
+  })
+  .strict();
+export type ModerationConfig = z.infer<typeof moderationConfig>;
+
 const modelCommon = {
+  /** PII policy and detectors of this model (docs/pii.md); unset: the top-level `pii`. */
+  pii: modelPiiConfig.optional(),
   /** Response cache settings of this model (docs/cache.md). */
   cache: modelCacheConfig.optional(),
+  /** Guardrails of this model; each field set here overrides the top-level `guardrails` (docs/guardrails.md). */
+  guardrails: guardrailsConfig.optional(),
   /** What clients send as `model`. */
   name: z.string().min(1).regex(/^[^\s/][^\s]*$/, 'must not contain spaces or start with "/"'),
   /** Name sent upstream; defaults to `name`. */
@@ -337,8 +445,14 @@ export const configSchema = z
     prices: z.record(z.string(), modelPrice).default({}),
     audit: auditConfig.default(auditConfig.parse({})),
     cache: cacheConfig.default(cacheConfig.parse({})),
+    /** PII detection and the request policy (docs/pii.md). */
+    pii: piiConfig.default(piiConfig.parse({})),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     record_replay: recordReplayConfig.default(recordReplayConfig.parse({})),
+    /** Guardrails of every model (docs/guardrails.md). */
+    guardrails: guardrailsConfig.optional(),
+    /** Who answers `POST /v1/moderations` (docs/guardrails.md). */
+    moderation: moderationConfig.optional(),
     models: z.array(modelConfig).min(1),
   })
   .strict()
@@ -356,6 +470,13 @@ export const configSchema = z
         context.addIssue({ code: 'custom', path: ['models', index, 'routing', 'classifier', 'model'], message: `no model is named '${classifier.model}'` });
       }
     });
+    // Guardrails and moderation name models that must exist.
+    const checkModelName = (name: string | undefined, path: Array<string | number>) => {
+      if (name !== undefined && !seen.has(name)) context.addIssue({ code: 'custom', path, message: `no model is named '${name}'` });
+    };
+    checkModelName(config.guardrails?.guard_model, ['guardrails', 'guard_model']);
+    config.models.forEach((model, index) => checkModelName(model.guardrails?.guard_model, ['models', index, 'guardrails', 'guard_model']));
+    checkModelName(config.moderation?.model, ['moderation', 'model']);
   });
 
 export type Config = z.infer<typeof configSchema>;

@@ -10,6 +10,7 @@ import type { ApiKeyRecord, ApiKeySettings } from '../storage/spec.js';
 import { isValidIpRule } from './ip-access.js';
 import { isValidOriginPattern } from './origins.js';
 import { isValidPattern } from './patterns.js';
+import { isValidGuardPattern } from '../guardrails/policy.js';
 
 const modelPattern = z.string().refine(isValidPattern, 'expected a model name, or a prefix ending in *');
 const endpointPattern = z
@@ -51,6 +52,14 @@ export const createKeyBody = z
     metadata: metadata.optional(),
     /** 'off': this key's requests never use the response cache. */
     cache: z.enum(['default', 'off']).optional(),
+    /** Deny patterns (regular expressions, case-insensitive) added to the models' `guardrails.deny_input`; null clears. */
+    guardrails: z
+      .object({ deny_input: z.array(z.string().max(1000).refine(isValidGuardPattern, 'expected a valid regular expression')).max(100) })
+      .strict()
+      .nullable()
+      .optional(),
+    /** PII policy of this key's requests: 'default' follows the model and the server (docs/pii.md). */
+    pii: z.enum(['default', 'off', 'mask', 'pseudonymize', 'block']).optional(),
   })
   .strict();
 export type CreateKeyBody = z.infer<typeof createKeyBody>;
@@ -81,6 +90,9 @@ export function applySettings(settings: ApiKeySettings, body: UpdateKeyBody): Ap
   if (body.queue_seconds !== undefined) next.queueSeconds = body.queue_seconds;
   if (body.metadata !== undefined) next.metadata = body.metadata;
   if (body.cache !== undefined) next.cache = body.cache;
+  if (body.guardrails === null) delete next.guardrails;
+  else if (body.guardrails !== undefined) next.guardrails = { deny_input: body.guardrails.deny_input };
+  if (body.pii !== undefined) next.pii = body.pii;
   return next;
 }
 
@@ -118,6 +130,8 @@ export function keyToJson(record: ApiKeyRecord, now: number = Date.now()) {
     queue_seconds: settings.queueSeconds,
     metadata: settings.metadata,
     cache: settings.cache ?? 'default',
+    guardrails: settings.guardrails ?? null,
+    pii: settings.pii ?? 'default',
     created_at: toSeconds(record.createdAt),
     updated_at: toSeconds(record.updatedAt),
     expires_at: toSeconds(record.expiresAt),

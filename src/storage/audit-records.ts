@@ -31,6 +31,7 @@ export const auditColumns = [
   'client_ip',
   'request_body',
   'response_body',
+  'pii_counts',
   'personal_digest',
   'prev_hash',
   'hash',
@@ -62,6 +63,8 @@ export interface AuditRow {
   client_ip: string | null;
   request_body: string | null;
   response_body: string | null;
+  /** Absent in rows read by code older than migration 4. */
+  pii_counts?: string | null;
   personal_digest: string;
   prev_hash: string;
   hash: string;
@@ -150,6 +153,10 @@ export function validateAuditRecord(record: AuditRecord, index: number): void {
   string('clientIp', true);
   string('requestBody', true);
   string('responseBody', true);
+  string('piiCounts', true);
+  if (typeof record.piiCounts === 'string' && !/^[a-z][a-z0-9_]*=\d+(,[a-z][a-z0-9_]*=\d+)*$/.test(record.piiCounts)) {
+    fail('piiCounts', 'kinds and counts such as email=2,card=1', record.piiCounts);
+  }
 }
 
 /** The record with every absent value as null and -0 as 0, exactly as it will be read back. */
@@ -175,6 +182,7 @@ function normalize(record: AuditRecord): AuditRecord {
     clientIp: record.clientIp ?? null,
     requestBody: record.requestBody ?? null,
     responseBody: record.responseBody ?? null,
+    piiCounts: record.piiCounts ?? null,
   };
 }
 
@@ -223,6 +231,7 @@ export function auditValues(record: StoredAuditRecord, bool: (value: boolean) =>
     record.clientIp,
     record.requestBody,
     record.responseBody,
+    record.piiCounts ?? null,
     record.personalDigest,
     record.prevHash,
     record.hash,
@@ -253,6 +262,7 @@ export function auditFromRow(row: AuditRow): StoredAuditRecord {
     clientIp: row.client_ip,
     requestBody: row.request_body,
     responseBody: row.response_body,
+    piiCounts: row.pii_counts ?? null,
     personalDigest: row.personal_digest,
     prevHash: row.prev_hash,
     hash: row.hash,

@@ -13,8 +13,8 @@ describe('migrations', () => {
     expect(() => validateMigrations(migrations)).not.toThrow();
     expect(latestVersion()).toBe(migrations.length);
     for (const migration of migrations) {
-      expect(migration.sqlite).toMatch(/CREATE TABLE/);
-      expect(migration.postgres).toMatch(/CREATE TABLE/);
+      expect(migration.sqlite).toMatch(/CREATE TABLE|ALTER TABLE/);
+      expect(migration.postgres).toMatch(/CREATE TABLE|ALTER TABLE/);
     }
   });
 

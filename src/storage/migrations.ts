@@ -208,6 +208,17 @@ export const migrations: readonly Migration[] = [
       INSERT INTO audit_chain_head (id, last_seq, last_hash) VALUES (1, 0, '${'0'.repeat(64)}');
     `,
   },
+  {
+    // PII found in a request (kinds and counts, never values): `email=2,card=1`. In the hash chain only when set.
+    version: 4,
+    name: 'add_audit_pii_counts',
+    sqlite: `
+      ALTER TABLE audit_log ADD COLUMN pii_counts TEXT;
+    `,
+    postgres: `
+      ALTER TABLE audit_log ADD COLUMN pii_counts TEXT COLLATE "C";
+    `,
+  },
 ];
 
 /** The schema version this code produces and understands. */

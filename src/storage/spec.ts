@@ -40,6 +40,10 @@ export interface ApiKeySettings {
   metadata: Record<string, string>;
   /** Response cache for this key's requests: 'off' neither reads nor writes it (absent: 'default'). */
   cache?: 'default' | 'off';
+  /** Guardrails of this key (docs/guardrails.md): deny patterns added to the model's `deny_input`. */
+  guardrails?: { deny_input: string[] };
+  /** PII policy of this key's requests, over the model's and the server's (absent: 'default', no override). */
+  pii?: 'default' | 'off' | 'mask' | 'pseudonymize' | 'block';
 }
 
 /** An API key as stored: never the secret, only its SHA-256 digest. */
@@ -121,6 +125,8 @@ export interface AuditRecord {
   clientIp: string | null;
   requestBody: string | null;
   responseBody: string | null;
+  /** PII found in the request, kinds and counts (`email=2,card=1`), never values; null when none or not scanned. */
+  piiCounts?: string | null;
 }
 
 /** An audit record as stored: its place and links in the hash chain. */

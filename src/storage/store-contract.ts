@@ -201,7 +201,7 @@ export function registerStoreContract(harness: ContractHarness): void {
   describe(`${harness.dialect} store contract: audit log`, () => {
     it('appends records as one chain and round-trips every field', async () => {
       const { store } = await migrated();
-      const first = auditRecord({ requestBody: '{"messages":[]}', responseBody: 'ok', cacheHit: true, costMicros: 2 ** 40, durationMs: 0.1 + 0.2 });
+      const first = auditRecord({ requestBody: '{"messages":[]}', responseBody: 'ok', cacheHit: true, costMicros: 2 ** 40, durationMs: 0.1 + 0.2, piiCounts: 'email=2,card=1' });
       const second = auditRecord({ requestId: 'req_2', createdAt: base + 1, model: null, provider: null, promptTokens: null, costMicros: null, stream: true, cacheHit: false, user: null, clientIp: null });
       await store.auditLog.append([first, second]);
       await store.auditLog.append([]);
@@ -212,6 +212,7 @@ export function registerStoreContract(harness: ContractHarness): void {
       expect(all[0]).toMatchObject({ ...first, seq: 1, prevHash: GENESIS_HASH, erasedAt: null });
       expect(all[1]).toMatchObject({ ...second, seq: 2, prevHash: all[0]!.hash });
       expect(all[2]!.prevHash).toBe(all[1]!.hash);
+      expect(all[1]!.piiCounts).toBeNull();
       expect(await store.auditLog.count()).toBe(3);
       expect(await verifyChain(store.auditLog)).toMatchObject({ ok: true, checked: 3, firstSeq: 1, lastSeq: 3, anchor: { seq: 1, genesis: true } });
     });

@@ -203,3 +203,36 @@ describe('openStore with SQLite', () => {
     await expect(openStore({ sqlitePath: notDatabase })).rejects.toThrow(/Cannot open the SQLite database at .*not-a-database\.db/);
   });
 });
+
+describe('SQLite store: migration 4 (audit pii_counts)', () => {
+  it('upgrades a version-3 log whose chain still verifies, and records piiCounts after', async () => {
+    const { chainRecords, auditValues, auditColumns } = await import('../audit-records.js');
+    const { GENESIS_HASH } = await import('../../audit/audit-chain.js');
+    const { verifyChain } = await import('../../audit/verify-chain.js');
+    const path = join(directory, 'v3.db');
+    const old = open(path, migrations.slice(0, 3));
+    await old.migrate();
+    // Rows as version 3 wrote them: no pii_counts column.
+    const { stored } = chainRecords({ lastSeq: 0, lastHash: GENESIS_HASH }, [auditRecord({ requestId: 'old_1' }), auditRecord({ requestId: 'old_2', requestBody: 'hi' })]);
+    const columns = auditColumns.filter((column) => column !== 'pii_counts');
+    const raw = inspect(path);
+    for (const record of stored) {
+      const values = auditValues(record, (value) => (value ? 1 : 0)).filter((_, index) => auditColumns[index] !== 'pii_counts');
+      raw.prepare(`INSERT INTO audit_log (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`).run(...values);
+    }
+    raw.prepare('UPDATE audit_chain_head SET last_seq = ?, last_hash = ? WHERE id = 1').run(2, stored[1]!.hash);
+    await old.close();
+
+    const store = open(path);
+    await store.migrate();
+    await store.auditLog.append([auditRecord({ requestId: 'new_1', piiCounts: 'email=1' }), auditRecord({ requestId: 'new_2' })]);
+    const all = await store.auditLog.scan(0, 10);
+    expect(all.map((record) => [record.requestId, record.piiCounts])).toEqual([
+      ['old_1', null],
+      ['old_2', null],
+      ['new_1', 'email=1'],
+      ['new_2', null],
+    ]);
+    expect(await verifyChain(store.auditLog)).toMatchObject({ ok: true, checked: 4 });
+  });
+});

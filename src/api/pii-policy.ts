@@ -1,0 +1,415 @@
+/**
+ * PII policies in the request pipeline (docs/pii.md, "Policies"). Each route calls one
+ * function after its checks and before the response cache and the provider:
+ *
+ *   applyChatPii(context, dependencies, model, request);        // chat: messages, tool calls and results
+ *   applyCompletionPii(context, dependencies, model, request);  // legacy completions: string prompts, suffix
+ *   applyEmbeddingPii(context, dependencies, model, request);   // embeddings: string inputs
+ *
+ * They rewrite the request in place according to the effective policy — the key's `pii`
+ * over the model's `pii.policy` over the top-level `pii.policy`:
+ *
+ * - `off`: nothing is scanned or changed.
+ * - `mask`: detected values are replaced by typed placeholders (`[EMAIL_1]`) before the
+ *   request goes upstream (and to the response cache); the answer keeps the placeholders.
+ * - `pseudonymize`: as `mask`, and the answer's text and tool-call arguments get the originals
+ *   back for the client (`restoreChatResult`, `restoreCompletionResult`, `restoringParts` for
+ *   streams, where a placeholder may be split across deltas). The response cache stores the
+ *   answer in its placeholder form; each request restores its own values.
+ * - `block`: a request containing PII is refused with 400 `pii_detected`, naming the kinds and
+ *   counts found, never the values.
+ *
+ * What was found is reported as kinds and counts only (`email=2,card=1`): the response header
+ * `x-chatgate-pii` and the audit record's `piiCounts`. `maskAuditBody` redacts bodies before
+ * they are written to the audit log, whatever the policy.
+ */
+import type { Context } from 'hono';
+import type { AppEnv } from '../app-env.js';
+import type { ModelConfig, PiiConfig, PiiPolicyName } from '../config/schema.js';
+import { invalidRequest } from '../errors/gateway-error.js';
+import { setResponseHeader } from '../middleware/response-headers.js';
+import type { ChatCompletionRequest } from '../openai/chat-completion-request.js';
+import type { CompletionRequest } from '../openai/completion-request.js';
+import type { EmbeddingRequest } from '../openai/embedding-request.js';
+import { detect, Pseudonymizer, StreamRestorer } from '../pii/index.js';
+import type { BuiltinPiiKind, DetectOptions } from '../pii/types.js';
+import type { ChatResult, CompletionResult, StreamPart } from '../providers/spec.js';
+import type { ApiKeySettings } from '../storage/spec.js';
+
+export const PII_HEADER = 'x-chatgate-pii';
+
+export type KeyPiiSetting = NonNullable<ApiKeySettings['pii']>;
+
+/** What the routes need: the top-level `pii` section (absent: policy off, all detectors on). */
+export interface PiiDependencies {
+  pii?: PiiConfig | null;
+}
+
+export interface EffectivePii {
+  policy: PiiPolicyName;
+  /** Which level decided the policy. */
+  source: 'key' | 'model' | 'server';
+  options: DetectOptions;
+}
+
+/** Detector options of the server, with a model's detector switches over them. */
+export function detectOptionsOf(config: PiiConfig | null | undefined, model?: Pick<ModelConfig, 'pii'> | null): DetectOptions {
+  const options: DetectOptions = {};
+  const detectors: Partial<Record<BuiltinPiiKind, boolean>> = {};
+  for (const source of [config?.detectors, model?.pii?.detectors]) {
+    for (const [kind, on] of Object.entries(source ?? {})) if (typeof on === 'boolean') detectors[kind as BuiltinPiiKind] = on;
+  }
+  if (Object.keys(detectors).length > 0) options.detectors = detectors;
+  if (config?.phone_regions && config.phone_regions.length > 0) options.phoneRegions = config.phone_regions as DetectOptions['phoneRegions'];
+  if (config?.custom && config.custom.length > 0) options.custom = config.custom;
+  return options;
+}
+
+/** The effective policy: the key's setting over the model's over the server's. */
+export function resolvePiiPolicy(
+  config: PiiConfig | null | undefined,
+  model: Pick<ModelConfig, 'pii'> | null | undefined,
+  keySetting: KeyPiiSetting | undefined,
+): EffectivePii {
+  const options = detectOptionsOf(config, model);
+  if (keySetting !== undefined && keySetting !== 'default') return { policy: keySetting, source: 'key', options };
+  if (model?.pii?.policy !== undefined) return { policy: model.pii.policy, source: 'model', options };
+  return { policy: config?.policy ?? 'off', source: 'server', options };
+}
+
+/** `email=2,card=1`: kinds in the order first found, never values. */
+export function formatCounts(counts: ReadonlyMap<string, number>): string | null {
+  if (counts.size === 0) return null;
+  return [...counts].map(([kind, count]) => `${kind}=${count}`).join(',');
+}
+
+const PLACEHOLDER = /\[[A-Z][A-Z0-9_]*_\d+\]/g;
+
+/** A value put back inside a JSON string literal (tool-call arguments): escaped as JSON wants. */
+function restoreJsonEscaped(pseudonymizer: Pseudonymizer, text: string): string {
+  if (pseudonymizer.size === 0 || !text.includes('[')) return text;
+  return text.replace(PLACEHOLDER, (placeholder) => {
+    const value = pseudonymizer.restore(placeholder);
+    return value === placeholder ? placeholder : JSON.stringify(value).slice(1, -1);
+  });
+}
+
+/**
+ * The PII handling of one request: the policy, what was found, and (mask / pseudonymize)
+ * the placeholder map. Never log it for values: its string and JSON forms hold counts only.
+ */
+export class PiiSession {
+  readonly policy: PiiPolicyName;
+  readonly options: DetectOptions;
+  readonly pseudonymizer = new Pseudonymizer();
+  readonly #counts = new Map<string, number>();
+
+  constructor(policy: PiiPolicyName, options: DetectOptions) {
+    this.policy = policy;
+    this.options = options;
+  }
+
+  /** Scans a text: counts what it holds and returns it redacted (mask, pseudonymize) or unchanged (off, block). */
+  text(text: string): string {
+    if (this.policy === 'off' || text.length === 0) return text;
+    const detections = detect(text, this.options);
+    for (const { kind } of detections) this.#counts.set(kind, (this.#counts.get(kind) ?? 0) + 1);
+    if (this.policy === 'block' || detections.length === 0) return text;
+    return this.pseudonymizer.apply(text, detections);
+  }
+
+  /**
+   * A JSON text (tool-call arguments): its string values are scanned one by one, so that a
+   * value with JSON escapes is seen as the model and the client see it; not JSON: as text.
+   * Unchanged (same formatting) when nothing is found.
+   */
+  jsonText(text: string): string {
+    if (this.policy === 'off' || text.length === 0) return text;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return this.text(text);
+    }
+    let changed = false;
+    const walk = (value: unknown): unknown => {
+      if (typeof value === 'string') {
+        const redacted = this.text(value);
+        if (redacted !== value) changed = true;
+        return redacted;
+      }
+      if (Array.isArray(value)) return value.map(walk);
+      if (value !== null && typeof value === 'object') {
+        return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, walk(item)]));
+      }
+      return value;
+    };
+    const redacted = walk(parsed);
+    return changed ? JSON.stringify(redacted) : text;
+  }
+
+  /** Kinds and counts found so far (`email=2,card=1`), or null. */
+  counts(): string | null {
+    return formatCounts(this.#counts);
+  }
+
+  get found(): number {
+    let total = 0;
+    for (const count of this.#counts.values()) total += count;
+    return total;
+  }
+
+  /** Whether answers get the originals back. */
+  get restores(): boolean {
+    return this.policy === 'pseudonymize' && this.pseudonymizer.size > 0;
+  }
+
+  restoreText(text: string): string {
+    return this.restores ? this.pseudonymizer.restore(text) : text;
+  }
+
+  restoreJson(text: string): string {
+    return this.restores ? restoreJsonEscaped(this.pseudonymizer, text) : text;
+  }
+
+  /** A stream restorer for text deltas. */
+  textRestorer(): StreamRestorer {
+    return this.pseudonymizer.restorer();
+  }
+
+  /** A stream restorer for argument deltas: values are JSON-escaped (they land inside JSON strings). */
+  jsonRestorer(): StreamRestorer {
+    const pseudonymizer = this.pseudonymizer;
+    // StreamRestorer only asks its pseudonymizer these two questions.
+    const view = {
+      isPlaceholderPrefix: (tail: string) => pseudonymizer.isPlaceholderPrefix(tail),
+      restore: (text: string) => restoreJsonEscaped(pseudonymizer, text),
+    };
+    return new StreamRestorer(view as unknown as Pseudonymizer);
+  }
+
+  toJSON(): { policy: PiiPolicyName; found: string | null } {
+    return { policy: this.policy, found: this.counts() };
+  }
+
+  toString(): string {
+    return `PiiSession(${this.policy}, ${this.counts() ?? 'none'})`;
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}
+
+/** Reports what was found (header, audit record) and refuses the request under `block`. */
+function finishScan(context: Context<AppEnv>, session: PiiSession): void {
+  const counts = session.counts();
+  if (counts !== null) {
+    context.set('piiCounts', counts);
+    setResponseHeader(context, PII_HEADER, counts);
+  }
+  if (session.policy === 'block' && counts !== null) {
+    const named = counts.split(',').map((entry) => entry.replace('=', ': ')).join(', ');
+    throw invalidRequest(
+      `The request contains personal data (${named}) and this model's PII policy blocks it. Remove it, or ask the operator about the policy.`,
+      null,
+      'pii_detected',
+    );
+  }
+}
+
+function sessionFor(context: Context<AppEnv>, dependencies: PiiDependencies, model: { config: ModelConfig }): PiiSession | null {
+  const effective = resolvePiiPolicy(dependencies.pii, model.config, context.get('principal')?.settings.pii);
+  if (effective.policy === 'off') return null;
+  const session = new PiiSession(effective.policy, effective.options);
+  context.set('pii', session);
+  return session;
+}
+
+type TextParts = Array<{ type: string; text?: unknown; refusal?: unknown }>;
+
+function redactParts(session: PiiSession, parts: TextParts): void {
+  for (const part of parts) {
+    if (part.type === 'text' && typeof part.text === 'string') part.text = session.text(part.text);
+    else if (part.type === 'refusal' && typeof part.refusal === 'string') part.refusal = session.text(part.refusal);
+  }
+}
+
+/** Chat: every message's text and text parts, assistant tool-call and function-call arguments, tool and function results. */
+export function applyChatPii(context: Context<AppEnv>, dependencies: PiiDependencies, model: { config: ModelConfig }, request: ChatCompletionRequest): void {
+  const session = sessionFor(context, dependencies, model);
+  if (!session) return;
+  for (const message of request.messages) {
+    const content: unknown = message.content;
+    if (typeof content === 'string') message.content = session.text(content);
+    else if (Array.isArray(content)) redactParts(session, content as TextParts);
+    if (message.role === 'assistant') {
+      if (typeof message.refusal === 'string') message.refusal = session.text(message.refusal);
+      for (const call of message.tool_calls ?? []) call.function.arguments = session.jsonText(call.function.arguments);
+      if (message.function_call) message.function_call.arguments = session.jsonText(message.function_call.arguments);
+    }
+  }
+  finishScan(context, session);
+}
+
+/** Legacy completions: string prompts (token-id prompts are left alone) and `suffix`. */
+export function applyCompletionPii(context: Context<AppEnv>, dependencies: PiiDependencies, model: { config: ModelConfig }, request: CompletionRequest): void {
+  const session = sessionFor(context, dependencies, model);
+  if (!session) return;
+  const prompt: unknown = request.prompt;
+  if (typeof prompt === 'string') request.prompt = session.text(prompt);
+  else if (Array.isArray(prompt) && prompt.some((item) => typeof item === 'string')) {
+    request.prompt = (prompt as unknown[]).map((item) => (typeof item === 'string' ? session.text(item) : item)) as CompletionRequest['prompt'];
+  }
+  if (typeof request.suffix === 'string') request.suffix = session.text(request.suffix);
+  finishScan(context, session);
+}
+
+/** Embeddings: string inputs (token-id inputs are left alone). Answers are vectors: nothing to restore. */
+export function applyEmbeddingPii(context: Context<AppEnv>, dependencies: PiiDependencies, model: { config: ModelConfig }, request: EmbeddingRequest): void {
+  const session = sessionFor(context, dependencies, model);
+  if (!session) return;
+  const input: unknown = request.input;
+  if (typeof input === 'string') request.input = session.text(input);
+  else if (Array.isArray(input) && input.some((item) => typeof item === 'string')) {
+    request.input = (input as unknown[]).map((item) => (typeof item === 'string' ? session.text(item) : item)) as EmbeddingRequest['input'];
+  }
+  finishScan(context, session);
+}
+
+/** The answer for the client: originals back in text, refusals and tool-call arguments (pseudonymize). A copy: the cached result keeps its placeholders. */
+export function restoreChatResult<Result extends ChatResult>(context: Context<AppEnv>, result: Result): Result {
+  const session = context.get('pii');
+  if (!session?.restores) return result;
+  return {
+    ...result,
+    choices: result.choices.map((choice) => {
+      const message = { ...choice.message };
+      if (typeof message.content === 'string') message.content = session.restoreText(message.content);
+      if (typeof message.refusal === 'string') message.refusal = session.restoreText(message.refusal);
+      if (message.tool_calls) {
+        message.tool_calls = message.tool_calls.map((call) => ({ ...call, function: { ...call.function, arguments: session.restoreJson(call.function.arguments) } }));
+      }
+      if (message.function_call) message.function_call = { ...message.function_call, arguments: session.restoreJson(message.function_call.arguments) };
+      return { ...choice, message };
+    }),
+  };
+}
+
+export function restoreCompletionResult<Result extends CompletionResult>(context: Context<AppEnv>, result: Result): Result {
+  const session = context.get('pii');
+  if (!session?.restores) return result;
+  return { ...result, choices: result.choices.map((choice) => ({ ...choice, text: session.restoreText(choice.text) })) };
+}
+
+/**
+ * A streamed answer with the originals back (pseudonymize): one restorer per choice for text
+ * (and refusal) deltas, one per tool call for argument deltas; each holds back at most a
+ * possible partial placeholder and is flushed before its choice's finish (or at the end).
+ */
+export async function* restoringParts(parts: AsyncIterable<StreamPart>, session: PiiSession): AsyncIterable<StreamPart> {
+  const texts = new Map<number, StreamRestorer>();
+  const refusals = new Map<number, StreamRestorer>();
+  const functions = new Map<number, StreamRestorer>();
+  const tools = new Map<number, Map<number, StreamRestorer>>();
+  const get = (map: Map<number, StreamRestorer>, key: number, create: () => StreamRestorer): StreamRestorer => {
+    let restorer = map.get(key);
+    if (!restorer) map.set(key, (restorer = create()));
+    return restorer;
+  };
+  function* flush(choice: number): Iterable<StreamPart> {
+    const text = texts.get(choice)?.end();
+    if (text) yield { type: 'text-delta', choice, text };
+    const refusal = refusals.get(choice)?.end();
+    if (refusal) yield { type: 'refusal-delta', choice, text: refusal };
+    for (const [index, restorer] of tools.get(choice) ?? []) {
+      const rest = restorer.end();
+      if (rest) yield { type: 'tool-call-delta', choice, index, argumentsDelta: rest };
+    }
+    const call = functions.get(choice)?.end();
+    if (call) yield { type: 'function-call-delta', choice, argumentsDelta: call };
+    texts.delete(choice);
+    refusals.delete(choice);
+    tools.delete(choice);
+    functions.delete(choice);
+  }
+  for await (const part of parts) {
+    switch (part.type) {
+      case 'text-delta': {
+        const text = get(texts, part.choice, () => session.textRestorer()).push(part.text);
+        if (text !== '' || part.logprobs) yield { ...part, text };
+        break;
+      }
+      case 'refusal-delta': {
+        const text = get(refusals, part.choice, () => session.textRestorer()).push(part.text);
+        if (text !== '') yield { ...part, text };
+        break;
+      }
+      case 'tool-call-delta': {
+        let calls = tools.get(part.choice);
+        if (!calls) tools.set(part.choice, (calls = new Map()));
+        const argumentsDelta = get(calls, part.index, () => session.jsonRestorer()).push(part.argumentsDelta);
+        if (argumentsDelta !== '' || part.id !== undefined || part.name !== undefined) yield { ...part, argumentsDelta };
+        break;
+      }
+      case 'function-call-delta': {
+        const argumentsDelta = get(functions, part.choice, () => session.jsonRestorer()).push(part.argumentsDelta);
+        if (argumentsDelta !== '' || part.name !== undefined) yield { ...part, argumentsDelta };
+        break;
+      }
+      case 'finish':
+        yield* flush(part.choice);
+        yield part;
+        break;
+      default:
+        yield part;
+    }
+  }
+  const open = new Set([...texts.keys(), ...refusals.keys(), ...tools.keys(), ...functions.keys()]);
+  for (const choice of [...open].sort((a, b) => a - b)) yield* flush(choice);
+}
+
+/** The parts as the client should see them: restored when the request's policy is pseudonymize. */
+export function clientParts(context: Context<AppEnv>, parts: AsyncIterable<StreamPart>): AsyncIterable<StreamPart> {
+  const session = context.get('pii');
+  return session?.restores ? restoringParts(parts, session) : parts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit log's bodies.
+
+/** Bodies are scanned up to this many characters past the audit cut, so a value on the cut is caught whole. */
+const AUDIT_SCAN_SLACK = 512;
+
+/**
+ * A body as the audit log may hold it: every detected value replaced by a placeholder. JSON
+ * bodies are redacted value by value (so JSON escapes cannot hide a value) and re-serialized;
+ * other or cut text is redacted as text. `limit`: longer texts are cut first (with slack).
+ */
+export function maskAuditBody(body: string | null | undefined, options: DetectOptions, pseudonymizer: Pseudonymizer, limit: number): string | null {
+  if (body === undefined || body === null || body === '') return body ?? null;
+  if (body.length <= limit) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed !== undefined && typeof parsed === 'object' && parsed !== null) {
+      let changed = false;
+      const walk = (value: unknown): unknown => {
+        if (typeof value === 'string') {
+          const redacted = pseudonymizer.redact(value, options).text;
+          if (redacted !== value) changed = true;
+          return redacted;
+        }
+        if (Array.isArray(value)) return value.map(walk);
+        if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, walk(item)]));
+        return value;
+      };
+      const redacted = walk(parsed);
+      return changed ? JSON.stringify(redacted) : body;
+    }
+  }
+  return pseudonymizer.redact(body.length > limit + AUDIT_SCAN_SLACK ? body.slice(0, limit + AUDIT_SCAN_SLACK) : body, options).text;
+}
