@@ -13,6 +13,7 @@
  * The target that served an answer is named in `ChatResult.target` / the stream's first
  * `metadata` part. When every attempt fails, one GatewayError names each target and why.
  */
+import { clientClosedRequest } from '../providers/openai-compatible/upstream-error.js';
 import type { Logger } from 'pino';
 import type { RouterModelConfig } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -339,7 +340,7 @@ export class RouterProvider implements Provider {
           await sleep(wait, call.signal);
         } catch (error) {
           permit.neutral();
-          throw error instanceof GatewayError ? error : clientGone();
+          throw error instanceof GatewayError ? error : clientClosedRequest();
         }
       }
       attempts++;
@@ -351,7 +352,7 @@ export class RouterProvider implements Provider {
         if (call.signal.aborted) {
           permit.neutral();
           this.#metrics?.attempt(model.name, chosen.id, 'cancelled');
-          throw error instanceof GatewayError ? error : clientGone();
+          throw error instanceof GatewayError ? error : clientClosedRequest();
         }
         const failure = classifyFailure(error);
         if (!failure.retryable) {
@@ -378,15 +379,6 @@ export class RouterProvider implements Provider {
   }
 }
 
-function clientGone(): GatewayError {
-  return new GatewayError({
-    status: 499,
-    source: 'gateway',
-    type: 'invalid_request_error',
-    code: 'client_closed_request',
-    message: 'The client closed the request before the upstream finished answering.',
-  });
-}
 
 /**
  * One attempt's signal and deadlines: aborts the target's call when the client goes away or a
@@ -440,7 +432,7 @@ class AttemptWatch {
 
   /** The client went away. */
   handleEvent(): void {
-    this.#fail(clientGone());
+    this.#fail(clientClosedRequest());
     this.#controller.abort(this.#parent.reason);
   }
 
