@@ -17,6 +17,7 @@ import { completionsHandler } from './api/completions.js';
 import { embeddingsHandler } from './api/embeddings.js';
 import { moderationsHandler } from './api/moderations.js';
 import { modelsRoutes } from './api/models.js';
+import { filesRoutes, type FilesDependencies } from './api/files.js';
 import type { KeyAuthenticator } from './auth/key-authenticator.js';
 import { methodNotAllowed, unknownRoute } from './errors/gateway-error.js';
 import { createErrorHandler, errorResponse } from './errors/render-error.js';
@@ -49,6 +50,8 @@ export interface AppDependencies extends ApiDependencies {
   auditBacklogged?: () => boolean;
   /** Prometheus metrics served by `GET /metrics` (master key and admin keys only); absent: no route. */
   metricsRegistry?: Registry;
+  /** The Files API (`/v1/files`); absent: no such routes. */
+  files?: FilesDependencies;
 }
 
 const KNOWN_PATHS = new Map<string, string[]>([
@@ -57,6 +60,7 @@ const KNOWN_PATHS = new Map<string, string[]>([
   ['/v1/embeddings', ['POST']],
   ['/v1/moderations', ['POST']],
   ['/v1/models', ['GET']],
+  ['/v1/files', ['GET', 'POST']],
   ['/v1/tokens', ['POST']],
   ['/admin/keys', ['GET', 'POST']],
   ['/admin/usage', ['GET']],
@@ -69,7 +73,10 @@ export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError(createErrorHandler(dependencies.logger, dependencies.maxBodyBytes));
   app.notFound((context) => {
-    const allowed = KNOWN_PATHS.get(context.req.path) ?? (context.req.path.startsWith('/v1/models/') ? ['GET'] : undefined);
+    const path = context.req.path;
+    const allowed =
+      KNOWN_PATHS.get(path) ??
+      (path.startsWith('/v1/models/') ? ['GET'] : dependencies.files && /^\/v1\/files\/[^/]+$/.test(path) ? ['GET', 'DELETE'] : dependencies.files && /^\/v1\/files\/[^/]+\/content$/.test(path) ? ['GET'] : undefined);
     const error = allowed ? methodNotAllowed(context.req.method, context.req.path) : unknownRoute(context.req.method, context.req.path);
     return errorResponse(error, context);
   });
@@ -94,6 +101,7 @@ export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
   v1.post('/completions', completionsHandler(dependencies));
   v1.post('/embeddings', embeddingsHandler(dependencies));
   v1.post('/moderations', moderationsHandler(dependencies));
+  if (dependencies.files) v1.route('/files', filesRoutes(dependencies.files));
   if (dependencies.keys) v1.post('/tokens', mintTokenHandler({ tokens: dependencies.keys.tokens, maxBodyBytes: dependencies.maxBodyBytes }));
   app.route('/v1', v1);
 

@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createLogger } from './logging/create-logger.js';
@@ -38,6 +38,7 @@ import { resolveRecordReplay } from './config/record-replay.js';
 import { CassetteError } from './providers/openai-compatible/cassette.js';
 import { RecordReplayStore } from './providers/openai-compatible/record-replay-client.js';
 import { CacheConfigError, createResponseCache, type ResponseCache } from './cache/response-cache.js';
+import { LocalDiskBlobStore } from './files/blob-store.js';
 
 export interface ServeOptions {
   configPath?: string | undefined;
@@ -228,6 +229,11 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     auditLog: store.auditLog,
     auditBacklogged: () => recorder.backlogged,
     metricsRegistry: metrics.registry,
+    files: {
+      files: store.files,
+      blobs: new LocalDiskBlobStore(config.files.directory === undefined ? join(dataDirectory, 'files') : resolve(workingDirectory, config.files.directory)),
+      maxBytes: config.files.max_bytes,
+    },
     ...(config.audit.enabled ? {} : { recorder: { record: () => {} } }),
   });
 

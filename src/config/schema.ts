@@ -432,6 +432,17 @@ export const recordReplayConfig = z
   .strict();
 export type RecordReplayConfig = z.infer<typeof recordReplayConfig>;
 
+/** The Files API (docs/files.md). */
+export const filesConfig = z
+  .object({
+    /** Largest file accepted by `POST /v1/files` (413 beyond); default 512 MB. */
+    max_bytes: positiveInt.default(512 * 1024 * 1024),
+    /** Where file bytes are kept; relative paths resolve against the working directory. Default `<data_dir>/files`. */
+    directory: z.string().min(1).optional(),
+  })
+  .strict();
+export type FilesConfig = z.infer<typeof filesConfig>;
+
 export const configSchema = z
   .object({
     server: serverConfig.default(serverConfig.parse({})),
@@ -445,6 +456,8 @@ export const configSchema = z
     prices: z.record(z.string(), modelPrice).default({}),
     audit: auditConfig.default(auditConfig.parse({})),
     cache: cacheConfig.default(cacheConfig.parse({})),
+    /** The Files API: size limit and where the bytes go (docs/files.md). */
+    files: filesConfig.default(filesConfig.parse({})),
     /** PII detection and the request policy (docs/pii.md). */
     pii: piiConfig.default(piiConfig.parse({})),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

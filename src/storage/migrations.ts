@@ -219,6 +219,113 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE audit_log ADD COLUMN pii_counts TEXT COLLATE "C";
     `,
   },
+  {
+    // Uploaded files (the Files API): metadata only, the bytes are in the blob store under `id`.
+    // Listing is per project, by (created_at, id) in either direction, optionally by purpose.
+    version: 5,
+    name: 'create_files',
+    sqlite: `
+      CREATE TABLE files (
+        id TEXT PRIMARY KEY NOT NULL,
+        project TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX files_project_created_at_index ON files (project, created_at, id);
+      CREATE INDEX files_project_purpose_created_at_index ON files (project, purpose, created_at, id);
+    `,
+    postgres: `
+      CREATE TABLE files (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        project TEXT COLLATE "C" NOT NULL,
+        purpose TEXT COLLATE "C" NOT NULL,
+        filename TEXT NOT NULL,
+        bytes BIGINT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE INDEX files_project_created_at_index ON files (project, created_at, id);
+      CREATE INDEX files_project_purpose_created_at_index ON files (project, purpose, created_at, id);
+    `,
+  },
+  {
+    // The durable job queue (src/jobs/, docs/architecture.md "Jobs"). jobs: one row per job, leased
+    // to a worker (locked_by, locked_until) while running. job_items: the units of work of a job
+    // (a batch's requests), each leased on its own; UNIQUE (job_id, item_key) keeps one outcome per item.
+    version: 6,
+    name: 'create_jobs',
+    sqlite: `
+      CREATE TABLE jobs (
+        id TEXT PRIMARY KEY NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+        priority INTEGER NOT NULL DEFAULT 0,
+        run_after INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        locked_by TEXT,
+        locked_until INTEGER,
+        result TEXT,
+        error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX jobs_claim_index ON jobs (state, kind, priority DESC, run_after);
+      CREATE INDEX jobs_lease_index ON jobs (state, locked_until);
+
+      CREATE TABLE job_items (
+        id INTEGER PRIMARY KEY NOT NULL,
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        item_key TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'succeeded', 'failed')),
+        attempt INTEGER NOT NULL DEFAULT 0,
+        result TEXT,
+        error TEXT,
+        worker TEXT,
+        leased_until INTEGER,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (job_id, item_key)
+      );
+      CREATE INDEX job_items_claim_index ON job_items (job_id, state, id);
+    `,
+    postgres: `
+      CREATE TABLE jobs (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        kind TEXT COLLATE "C" NOT NULL,
+        payload JSONB NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+        priority INTEGER NOT NULL DEFAULT 0,
+        run_after BIGINT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        locked_by TEXT,
+        locked_until BIGINT,
+        result JSONB,
+        error TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE INDEX jobs_claim_index ON jobs (state, kind, priority DESC, run_after);
+      CREATE INDEX jobs_lease_index ON jobs (state, locked_until);
+
+      CREATE TABLE job_items (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id TEXT COLLATE "C" NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        item_key TEXT COLLATE "C" NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'succeeded', 'failed')),
+        attempt INTEGER NOT NULL DEFAULT 0,
+        result JSONB,
+        error TEXT,
+        worker TEXT,
+        leased_until BIGINT,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (job_id, item_key)
+      );
+      CREATE INDEX job_items_claim_index ON job_items (job_id, state, id);
+    `,
+  },
 ];
 
 /** The schema version this code produces and understands. */

@@ -200,6 +200,50 @@ export interface AuditLogStore {
   count(): Promise<number>;
 }
 
+/** An uploaded file's metadata (the bytes are in a BlobStore under `id`). */
+export interface FileRecord {
+  /** `file-` + 24 letters and digits. */
+  id: string;
+  /** The project of the key that uploaded it; only that project sees it. */
+  project: string;
+  /** batch | fine-tune | vision | user_data | assistants | evals. */
+  purpose: string;
+  filename: string;
+  bytes: number;
+  /** Milliseconds since the Unix epoch. */
+  createdAt: number;
+}
+
+export interface FileListOptions {
+  project: string;
+  purpose?: string;
+  limit: number;
+  /** Files after this id in listing order; an unknown id (or another project's) gives an empty page. */
+  after?: string;
+  /** By `createdAt`, then `id` (bytewise); default `desc` (newest first). */
+  order?: 'asc' | 'desc';
+}
+
+export interface FileStore {
+  /** Inserts the record; rejects (FileConflictError) when the id exists. */
+  create(record: FileRecord): Promise<void>;
+  /** The project's file with this id; null for an unknown id or another project's file. */
+  get(project: string, id: string): Promise<FileRecord | null>;
+  list(options: FileListOptions): Promise<FileRecord[]>;
+  /** Deletes the project's file; false when there was none. */
+  delete(project: string, id: string): Promise<boolean>;
+}
+
+export class FileConflictError extends Error {
+  constructor(id: string) {
+    super(`A file with id ${JSON.stringify(id)} exists`);
+    this.name = 'FileConflictError';
+  }
+}
+
+export type { EnqueueOptions, Job, JobItem, JobItemState, JobQueue, JobState } from './job-records.js';
+import type { JobQueue } from './job-records.js';
+
 export interface Store {
   /**
    * Applies pending migrations, each in its own transaction; a no-op when the schema is
@@ -210,6 +254,10 @@ export interface Store {
   readonly metadata: MetadataStore;
   readonly keys: KeyStore;
   readonly auditLog: AuditLogStore;
+  /** The durable job queue: jobs and their work items (src/jobs/). */
+  readonly jobs: JobQueue;
+  /** Metadata of uploaded files (the Files API). */
+  readonly files: FileStore;
   /** `sqlite` or `postgres`. */
   readonly dialect: 'sqlite' | 'postgres';
   /** Closes the connection(s). Idempotent; the store is unusable afterwards. */

@@ -5,8 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { GENESIS_HASH } from '../audit/audit-chain.js';
 import { verifyChain } from '../audit/verify-chain.js';
+import { registerJobQueueContract } from './job-queue-contract.js';
 import { migrations } from './migrations.js';
-import { KeyConflictError, type ApiKeyRecord, type AuditRecord, type Store } from './spec.js';
+import { FileConflictError, KeyConflictError, type ApiKeyRecord, type AuditRecord, type FileRecord, type Store } from './spec.js';
 
 export interface ContractDatabase {
   /** Opens a new store on this database (not migrated). The harness closes it. */
@@ -80,6 +81,7 @@ export function keyRecord(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
 }
 
 export function registerStoreContract(harness: ContractHarness): void {
+  registerJobQueueContract(harness);
   async function migrated(): Promise<{ store: Store; database: ContractDatabase }> {
     const database = await harness.freshDatabase();
     const store = await database.open();
@@ -362,6 +364,62 @@ export function registerStoreContract(harness: ContractHarness): void {
       await database.exec("UPDATE audit_log SET end_user = 'alice' WHERE seq = 3");
       await database.exec('DELETE FROM audit_log WHERE seq = 2');
       expect(await verifyChain(store.auditLog)).toMatchObject({ ok: false, problem: { seq: 3, reason: expect.stringMatching(/record 2 is missing/) } });
+    });
+  });
+
+  describe(`${harness.dialect} store contract: files`, () => {
+    const file = (overrides: Partial<FileRecord> = {}): FileRecord => ({
+      id: 'file-aaaaaaaaaaaaaaaaaaaaaaaa',
+      project: 'default',
+      purpose: 'batch',
+      filename: 'requests ünï.jsonl',
+      bytes: 1234,
+      createdAt: base,
+      ...overrides,
+    });
+
+    it('creates, reads back and deletes a file, per project', async () => {
+      const { store } = await migrated();
+      await store.files.create(file());
+      expect(await store.files.get('default', 'file-aaaaaaaaaaaaaaaaaaaaaaaa')).toEqual(file());
+      expect(await store.files.get('other', 'file-aaaaaaaaaaaaaaaaaaaaaaaa')).toBeNull();
+      expect(await store.files.get('default', 'file-missing')).toBeNull();
+      await expect(store.files.create(file({ project: 'other' }))).rejects.toBeInstanceOf(FileConflictError);
+      expect(await store.files.delete('other', 'file-aaaaaaaaaaaaaaaaaaaaaaaa')).toBe(false);
+      expect(await store.files.delete('default', 'file-aaaaaaaaaaaaaaaaaaaaaaaa')).toBe(true);
+      expect(await store.files.delete('default', 'file-aaaaaaaaaaaaaaaaaaaaaaaa')).toBe(false);
+      expect(await store.files.get('default', 'file-aaaaaaaaaaaaaaaaaaaaaaaa')).toBeNull();
+    });
+
+    it('keeps large sizes exactly', async () => {
+      const { store } = await migrated();
+      await store.files.create(file({ bytes: 5 * 1024 ** 4 }));
+      expect((await store.files.get('default', file().id))?.bytes).toBe(5 * 1024 ** 4);
+    });
+
+    it('lists by (createdAt, id) in both orders, pages with after, filters by purpose and project', async () => {
+      const { store } = await migrated();
+      const records = [
+        file({ id: 'file-b', createdAt: base }),
+        file({ id: 'file-a', createdAt: base }),
+        file({ id: 'file-Z', createdAt: base + 1, purpose: 'vision' }),
+        file({ id: 'file-c', createdAt: base + 2 }),
+        file({ id: 'file-x', createdAt: base + 1, project: 'other' }),
+      ];
+      for (const record of records) await store.files.create(record);
+      const ids = async (options: Parameters<Store['files']['list']>[0]) => (await store.files.list(options)).map((record) => record.id);
+      expect(await ids({ project: 'default', limit: 10 })).toEqual(['file-c', 'file-Z', 'file-b', 'file-a']);
+      expect(await ids({ project: 'default', limit: 10, order: 'asc' })).toEqual(['file-a', 'file-b', 'file-Z', 'file-c']);
+      expect(await ids({ project: 'default', limit: 2 })).toEqual(['file-c', 'file-Z']);
+      expect(await ids({ project: 'default', limit: 2, after: 'file-Z' })).toEqual(['file-b', 'file-a']);
+      expect(await ids({ project: 'default', limit: 2, after: 'file-a', order: 'asc' })).toEqual(['file-b', 'file-Z']);
+      expect(await ids({ project: 'default', limit: 10, after: 'file-a' })).toEqual([]);
+      expect(await ids({ project: 'default', limit: 10, after: 'file-unknown' })).toEqual([]);
+      expect(await ids({ project: 'default', limit: 10, after: 'file-x' })).toEqual([]);
+      expect(await ids({ project: 'default', limit: 10, purpose: 'batch', order: 'asc' })).toEqual(['file-a', 'file-b', 'file-c']);
+      expect(await ids({ project: 'default', limit: 10, purpose: 'vision' })).toEqual(['file-Z']);
+      expect(await ids({ project: 'other', limit: 10 })).toEqual(['file-x']);
+      expect(await ids({ project: 'default', limit: 0 })).toEqual([]);
     });
   });
 }

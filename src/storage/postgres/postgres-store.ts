@@ -1,10 +1,13 @@
 import type pg from 'pg';
 import { migrations as defaultMigrations, SchemaTooNewError, type Migration } from '../migrations.js';
-import type { AuditLogStore, KeyStore, MetadataStore, Store } from '../spec.js';
+import type { JobQueue } from '../job-records.js';
+import type { AuditLogStore, FileStore, KeyStore, MetadataStore, Store } from '../spec.js';
 import { createPostgresPool, redactDatabaseUrl, type PostgresPoolOptions } from './connection.js';
 import { applyPostgresMigrations, assertPostgresSchemaNotNewer } from './migrate.js';
 import { PostgresAuditLogStore } from './postgres-audit-log-store.js';
+import { PostgresJobQueue } from './postgres-job-queue.js';
 import { PostgresKeyStore } from './postgres-key-store.js';
+import { PostgresFileStore } from './postgres-file-store.js';
 import { PostgresMetadataStore } from './postgres-metadata-store.js';
 
 export interface PostgresStoreOptions extends PostgresPoolOptions {
@@ -44,6 +47,8 @@ class PostgresStore implements Store {
   readonly metadata: MetadataStore;
   readonly keys: KeyStore;
   readonly auditLog: AuditLogStore;
+  readonly jobs: JobQueue;
+  readonly files: FileStore;
   readonly dialect = 'postgres' as const;
   private closing: Promise<void> | undefined;
 
@@ -55,6 +60,8 @@ class PostgresStore implements Store {
     this.metadata = new PostgresMetadataStore(pool);
     this.keys = new PostgresKeyStore(pool);
     this.auditLog = new PostgresAuditLogStore(pool);
+    this.jobs = new PostgresJobQueue(pool);
+    this.files = new PostgresFileStore(pool);
   }
 
   async migrate(): Promise<void> {

@@ -1,9 +1,12 @@
 import { migrations as defaultMigrations, type Migration } from '../migrations.js';
-import type { AuditLogStore, KeyStore, MetadataStore, Store } from '../spec.js';
+import type { JobQueue } from '../job-records.js';
+import type { AuditLogStore, FileStore, KeyStore, MetadataStore, Store } from '../spec.js';
 import { openSqliteDatabase, type SqliteConnectionOptions, type SqliteDatabase } from './connection.js';
 import { applySqliteMigrations, assertSchemaNotNewer } from './migrate.js';
 import { SqliteAuditLogStore } from './sqlite-audit-log-store.js';
+import { SqliteJobQueue } from './sqlite-job-queue.js';
 import { SqliteKeyStore } from './sqlite-key-store.js';
+import { SqliteFileStore } from './sqlite-file-store.js';
 import { StatementCache } from './statement-cache.js';
 
 export interface SqliteStoreOptions extends SqliteConnectionOptions {
@@ -34,6 +37,8 @@ class SqliteStore implements Store {
   readonly metadata: MetadataStore;
   readonly keys: KeyStore;
   readonly auditLog: AuditLogStore;
+  readonly jobs: JobQueue;
+  readonly files: FileStore;
   readonly dialect = 'sqlite' as const;
   private readonly statements: StatementCache;
   private closed = false;
@@ -47,6 +52,8 @@ class SqliteStore implements Store {
     this.metadata = new SqliteMetadataStore(this.statements);
     this.keys = new SqliteKeyStore(this.statements);
     this.auditLog = new SqliteAuditLogStore(database, this.statements);
+    this.jobs = new SqliteJobQueue(database, this.statements);
+    this.files = new SqliteFileStore(this.statements);
   }
 
   async migrate(): Promise<void> {

@@ -1,0 +1,141 @@
+/**
+ * Where file bytes live, behind an interface so that object storage (S3, GCS, …) can
+ * replace the local disk later. Metadata lives in the database (FileStore); a blob is
+ * addressed by a key (the file id).
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export interface PutOptions {
+  /** Refuse (BlobTooLargeError) once more than this many bytes arrived; nothing is kept then. */
+  maxBytes?: number;
+}
+
+export interface BlobStore {
+  /** Stores the stream's bytes under `key` (replacing any); all or nothing. Returns the size. */
+  put(key: string, source: AsyncIterable<Uint8Array>, options?: PutOptions): Promise<number>;
+  /** The bytes, as a stream; null when there is no such blob. */
+  get(key: string): Promise<Readable | null>;
+  /** Removes the blob; false when there was none. */
+  delete(key: string): Promise<boolean>;
+  /** The size in bytes; null when there is no such blob. */
+  size(key: string): Promise<number | null>;
+}
+
+export class BlobTooLargeError extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`The file is larger than the limit of ${maxBytes} bytes.`);
+    this.name = 'BlobTooLargeError';
+  }
+}
+
+const KEY = /^[A-Za-z0-9_-]{1,128}$/;
+
+function checkKey(key: string): void {
+  if (!KEY.test(key)) throw new TypeError(`Invalid blob key ${JSON.stringify(key)}: letters, digits, '-' and '_' only`);
+}
+
+function isMissing(error: unknown): boolean {
+  return (error as { code?: string } | null)?.code === 'ENOENT';
+}
+
+/**
+ * Blobs as files in one directory. A put writes to a temporary name, fsyncs it, renames it
+ * into place and fsyncs the directory: a crash leaves either the old blob or the new one
+ * (and perhaps a `.tmp-` file, never visible as a blob).
+ */
+export class LocalDiskBlobStore implements BlobStore {
+  private ready: Promise<unknown> | undefined;
+
+  constructor(readonly directory: string) {}
+
+  private ensureDirectory(): Promise<unknown> {
+    return (this.ready ??= mkdir(this.directory, { recursive: true, mode: 0o700 }));
+  }
+
+  private path(key: string): string {
+    checkKey(key);
+    return join(this.directory, key);
+  }
+
+  async put(key: string, source: AsyncIterable<Uint8Array>, options: PutOptions = {}): Promise<number> {
+    const target = this.path(key);
+    await this.ensureDirectory();
+    const temporary = join(this.directory, `.tmp-${key}-${randomBytes(6).toString('hex')}`);
+    const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    let size = 0;
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of source) {
+        size += chunk.byteLength;
+        if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
+        yield chunk;
+      }
+    }
+    try {
+      await pipeline(counted(), createWriteStream(temporary, { mode: 0o600 }));
+      const handle = await open(temporary, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, target);
+    } catch (error) {
+      await rm(temporary, { force: true }).catch(() => undefined);
+      throw error;
+    }
+    await this.syncDirectory();
+    return size;
+  }
+
+  async get(key: string): Promise<Readable | null> {
+    const path = this.path(key);
+    // Open first, so that a missing blob is a null rather than a stream error.
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+    return handle.createReadStream({ highWaterMark: 64 * 1024 });
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const path = this.path(key);
+    try {
+      await rm(path);
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+    await this.syncDirectory();
+    return true;
+  }
+
+  async size(key: string): Promise<number | null> {
+    try {
+      return (await stat(this.path(key))).size;
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  private async syncDirectory(): Promise<void> {
+    try {
+      const handle = await open(this.directory, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      // Some platforms cannot fsync a directory; the rename is still atomic.
+    }
+  }
+}
