@@ -26,6 +26,32 @@ const MAX_FIELD_BYTES = 64 * 1024;
 /** Room for the multipart framing and text fields around the file, for the early check on Content-Length. */
 const MULTIPART_OVERHEAD = 1024 * 1024;
 const MAX_LIST_LIMIT = 10_000;
+/**
+ * An upload refused as too large is still read (and thrown away) up to this many more bytes
+ * and this long before the 413 goes out: answering while the client is still sending and then
+ * closing would reset the connection under the client, which then sees a network error
+ * instead of the 413. Beyond either bound the connection is closed anyway.
+ */
+const DISCARD_MAX_BYTES = 256 * 1024 * 1024;
+const DISCARD_MAX_MS = 10_000;
+
+/** Reads and drops what is left of a request body, within the bounds above. */
+async function discardRest(chunks: AsyncIterable<unknown>): Promise<void> {
+  const deadline = Date.now() + DISCARD_MAX_MS;
+  let dropped = 0;
+  try {
+    for await (const chunk of chunks) {
+      dropped += (chunk as { byteLength?: number }).byteLength ?? 0;
+      if (dropped > DISCARD_MAX_BYTES || Date.now() > deadline) return;
+    }
+  } catch {
+    // The client went away: nothing left to drain.
+  }
+}
+
+async function* eventBytes(events: AsyncGenerator<MultipartEvent, void, undefined>): AsyncGenerator<Uint8Array> {
+  for await (const event of events) if (event.type === 'data') yield event.bytes;
+}
 
 export function fileTooLarge(maxBytes: number): GatewayError {
   return new GatewayError({
@@ -84,8 +110,11 @@ async function upload(context: Context<AppEnv>, dependencies: FilesDependencies)
     throw invalidRequest("The request must be multipart/form-data with a 'file' and a 'purpose' field.", null, 'invalid_content_type');
   }
   const declared = context.req.header('content-length');
-  if (declared !== undefined && Number(declared) > dependencies.maxBytes + MULTIPART_OVERHEAD) throw fileTooLarge(dependencies.maxBytes);
   const body = context.req.raw.body;
+  if (declared !== undefined && Number(declared) > dependencies.maxBytes + MULTIPART_OVERHEAD) {
+    if (body) await discardRest(body as unknown as AsyncIterable<Uint8Array>);
+    throw fileTooLarge(dependencies.maxBytes);
+  }
   if (!body) throw missingParameter('file');
 
   const project = context.get('principal').project;
@@ -113,7 +142,10 @@ async function upload(context: Context<AppEnv>, dependencies: FilesDependencies)
           const bytes = await dependencies.blobs.put(id, data(), { maxBytes: dependencies.maxBytes });
           file = { filename: event.filename ?? 'upload', bytes };
         } catch (error) {
-          if (error instanceof BlobTooLargeError) throw fileTooLarge(dependencies.maxBytes);
+          if (error instanceof BlobTooLargeError) {
+            await discardRest(eventBytes(events));
+            throw fileTooLarge(dependencies.maxBytes);
+          }
           throw error;
         }
       } else {
