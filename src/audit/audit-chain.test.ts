@@ -18,6 +18,7 @@ function legacyHash(prevHash: string, seq: number, record: AuditRecord, digest: 
 
 const store = (records: StoredAuditRecord[]) => ({
   scan: async (afterSeq: number, limit: number) => records.filter((record) => record.seq > afterSeq).slice(0, limit).map((record) => ({ ...record })),
+  head: async () => ({ seq: records.at(-1)?.seq ?? 0, hash: records.at(-1)?.hash ?? GENESIS_HASH }),
 });
 
 describe('chainHash and piiCounts', () => {

@@ -6,9 +6,13 @@ import { GENESIS_HASH } from './audit-chain.js';
 import { verifyChain } from './verify-chain.js';
 
 /** A store over an array, counting the rows each scan returns. */
-function arrayStore(records: StoredAuditRecord[]): Pick<AuditLogStore, 'scan'> & { largestScan: number } {
+function arrayStore(
+  records: StoredAuditRecord[],
+  head = { seq: records.at(-1)?.seq ?? 0, hash: records.at(-1)?.hash ?? GENESIS_HASH },
+): Pick<AuditLogStore, 'scan' | 'head'> & { largestScan: number } {
   const store = {
     largestScan: 0,
+    head: async () => head,
     async scan(afterSeq: number, limit: number) {
       const page = records.filter((record) => record.seq > afterSeq).slice(0, limit);
       store.largestScan = Math.max(store.largestScan, page.length);
@@ -26,6 +30,16 @@ function chain(length: number): StoredAuditRecord[] {
 }
 
 describe('verifyChain', () => {
+  it('catches records removed from the end of the chain through the chain head', async () => {
+    const records = chain(10);
+    const head = { seq: 10, hash: records[9]!.hash };
+    expect(await verifyChain(arrayStore(records.slice(0, 8), head))).toMatchObject({ ok: false, problem: { seq: 10, reason: expect.stringContaining('removed') } });
+    expect(await verifyChain(arrayStore([], head))).toMatchObject({ ok: false });
+    expect(await verifyChain(arrayStore(records, head))).toMatchObject({ ok: true, checked: 10 });
+    // A head that names a record with another hash: the last record was rewritten with its chain.
+    expect(await verifyChain(arrayStore(records, { seq: 10, hash: records[8]!.hash }))).toMatchObject({ ok: false });
+  });
+
   it('accepts an intact chain, reading it in batches', async () => {
     const store = arrayStore(chain(25));
     const result = await verifyChain(store, { batchSize: 4 });

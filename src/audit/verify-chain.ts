@@ -7,7 +7,8 @@
  * present (not erased), their digest is recomputed and compared. The first record is the
  * anchor: when its seq is 1 its prevHash must be the genesis hash; otherwise retention
  * deleted the records before it and its prevHash is taken on trust (reported as `anchor`).
- * Deleting records at the very end of the chain cannot be seen from the records alone.
+ * Records removed from the very end are caught by the chain head, which the store keeps apart
+ * (the head is read before the scan, so records appended meanwhile do not matter).
  */
 import type { AuditLogStore, StoredAuditRecord } from '../storage/spec.js';
 import { chainHash, GENESIS_HASH, personalDigest } from './audit-chain.js';
@@ -54,10 +55,13 @@ function problemOf(record: StoredAuditRecord, previous: StoredAuditRecord | null
   return null;
 }
 
-export async function verifyChain(store: Pick<AuditLogStore, 'scan'>, options: VerifyChainOptions = {}): Promise<VerifyChainResult> {
+export async function verifyChain(store: Pick<AuditLogStore, 'scan' | 'head'>, options: VerifyChainOptions = {}): Promise<VerifyChainResult> {
   const batchSize = options.batchSize ?? 1000;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
   const result: VerifyChainResult = { checked: 0, erased: 0, firstSeq: null, lastSeq: null, anchor: null, ok: true };
+  // Read before the scan: records appended meanwhile come after it and do not matter.
+  const head = await store.head();
+  let headSeen = head.seq === 0;
   let previous: StoredAuditRecord | null = null;
   for (;;) {
     const batch = await store.scan(previous?.seq ?? 0, batchSize);
@@ -75,8 +79,22 @@ export async function verifyChain(store: Pick<AuditLogStore, 'scan'>, options: V
         result.problem = { seq: record.seq, reason };
         return result;
       }
+      if (record.seq === head.seq) {
+        headSeen = true;
+        if (record.hash !== head.hash) {
+          result.ok = false;
+          result.problem = { seq: record.seq, reason: 'the record at the chain head does not have the hash the head recorded' };
+          return result;
+        }
+      }
       previous = record;
     }
-    if (batch.length < batchSize) return result;
+    if (batch.length < batchSize) break;
   }
+  if (!headSeen) {
+    result.ok = false;
+    const after = result.lastSeq === null ? 'the chain is empty' : `it ends at record ${result.lastSeq}`;
+    result.problem = { seq: head.seq, reason: `records at the end of the chain were removed: the chain head is record ${head.seq}, but ${after}` };
+  }
+  return result;
 }

@@ -198,6 +198,8 @@ export interface AuditLogStore {
   /** GDPR erasure: nulls user, clientIp and bodies of the user's records (sets erasedAt); returns how many. */
   eraseUser(user: string, erasedAt: number): Promise<number>;
   count(): Promise<number>;
+  /** The chain head: the last appended record's seq and hash (seq 0 and the genesis hash when none). */
+  head(): Promise<{ seq: number; hash: string }>;
 }
 
 /** An uploaded file's metadata (the bytes are in a BlobStore under `id`). */

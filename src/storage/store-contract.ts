@@ -365,6 +365,14 @@ export function registerStoreContract(harness: ContractHarness): void {
       await database.exec('DELETE FROM audit_log WHERE seq = 2');
       expect(await verifyChain(store.auditLog)).toMatchObject({ ok: false, problem: { seq: 3, reason: expect.stringMatching(/record 2 is missing/) } });
     });
+
+    it('lets the verifier find records removed from the end of the chain (through the chain head)', async () => {
+      const { store, database } = await migrated();
+      await store.auditLog.append([auditRecord({ requestId: 'r1' }), auditRecord({ requestId: 'r2' }), auditRecord({ requestId: 'r3' })]);
+      expect(await store.auditLog.head()).toMatchObject({ seq: 3 });
+      await database.exec('DELETE FROM audit_log WHERE seq = 3');
+      expect(await verifyChain(store.auditLog)).toMatchObject({ ok: false, problem: { seq: 3, reason: expect.stringMatching(/removed/) } });
+    });
   });
 
   describe(`${harness.dialect} store contract: files`, () => {

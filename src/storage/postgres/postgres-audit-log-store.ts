@@ -139,4 +139,11 @@ export class PostgresAuditLogStore implements AuditLogStore {
     const result = await this.pool.query<{ count: number }>('SELECT COUNT(*) AS count FROM audit_log');
     return result.rows[0]?.count ?? 0;
   }
+
+  async head(): Promise<{ seq: number; hash: string }> {
+    const result = await this.pool.query<{ lastSeq: number; lastHash: string }>('SELECT last_seq AS "lastSeq", last_hash AS "lastHash" FROM audit_chain_head WHERE id = 1');
+    const row = result.rows[0];
+    if (row === undefined) throw new Error('The audit chain head row is missing (audit_chain_head): the database was altered by hand');
+    return { seq: row.lastSeq, hash: row.lastHash };
+  }
 }

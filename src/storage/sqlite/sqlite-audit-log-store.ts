@@ -136,4 +136,10 @@ export class SqliteAuditLogStore implements AuditLogStore {
   async count(): Promise<number> {
     return this.statements.get<[], { count: number }>('SELECT COUNT(*) AS count FROM audit_log').get()?.count ?? 0;
   }
+
+  async head(): Promise<{ seq: number; hash: string }> {
+    const row = this.statements.get<[], { lastSeq: number; lastHash: string }>(readHeadSql).get();
+    if (row === undefined) throw new Error('The audit chain head row is missing (audit_chain_head): the database was altered by hand');
+    return { seq: row.lastSeq, hash: row.lastHash };
+  }
 }
