@@ -32,7 +32,7 @@
 // Exit status: 0 all requests answered 200 with a complete body and every verdict PASS;
 // 1 a request failed, a count/verification failed or a verdict is FAIL; 2 the harness failed.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -42,7 +42,6 @@ import { fileURLToPath } from 'node:url';
 import { flag } from './flags.js';
 import {
   BENCH_DIR,
-  NODE,
   PINNING,
   ROOT,
   cpuDelta,
@@ -50,7 +49,6 @@ import {
   f1,
   f2,
   f3,
-  freePort,
   gitInfo,
   int,
   killAll,
@@ -58,16 +56,15 @@ import {
   machineInfo,
   pct,
   pidsByName,
-  pinned,
   rssMB,
   runLoadClient,
   signed,
   sleep,
+  startChatgateServe,
   startMock,
   stopChild,
   table,
   tail,
-  track,
 } from './harness.js';
 
 const require = createRequire(import.meta.url);
@@ -236,50 +233,24 @@ async function startChatgate(config, mockPort) {
     pg = await createSchema();
     yaml.unshift(`database_url: "${pg.url}"`, `redis_url: "${OPTS.redisUrl}"`);
   }
-  const configFile = path.join(dir, 'chatgate.yaml');
-  fs.writeFileSync(configFile, `${yaml.join('\n')}\n`);
-  const port = await freePort();
-  const logFile = path.join(dir, 'chatgate.stdout.log');
-  const errFile = path.join(dir, 'chatgate.stderr.log');
-  const outFd = fs.openSync(logFile, 'w');
-  const errFd = fs.openSync(errFile, 'w');
-  const args = [NODE, ...OPTS.gatewayNodeArgs, path.join(ROOT, 'bin', 'chatgate.js'), 'serve', '--config', configFile, '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir];
-  const [cmd, cargs] = pinned(OPTS.gatewayCore, args);
-  const child = track(spawn(cmd, cargs, { cwd: dir, stdio: ['ignore', outFd, errFd], env: { ...process.env, CHATGATE_MASTER_KEY: MASTER_KEY } }));
-  fs.closeSync(outFd);
-  fs.closeSync(errFd);
-  let exited = null;
-  child.on('exit', (code, sig) => {
-    exited = sig || code;
-  });
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && exited === null) {
-    try {
-      const r = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${MASTER_KEY}` } });
-      await r.arrayBuffer();
-      if (r.status === 200) {
-        const gw = { config, child, pid: child.pid, base, dataDir, pg, logFile, errFile, bearer: MASTER_KEY, keyId: null, chatRequests: 0 };
-        if (config !== 'off') {
-          const k = await fetch(`${base}/admin/keys`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` },
-            body: JSON.stringify({ name: 'governance-bench', ...KEY_SETTINGS }),
-          });
-          const key = await k.json();
-          if (k.status !== 201 || !String(key.secret).startsWith('sk-cg-')) throw new Error(`POST /admin/keys: HTTP ${k.status} ${JSON.stringify(key).slice(0, 500)}`);
-          gw.bearer = key.secret;
-          gw.keyId = key.id;
-        }
-        return gw;
-      }
-    } catch (err) {
-      if (err instanceof Error && err.message.startsWith('POST /admin/keys')) throw err;
+  const started = await startChatgateServe({ yaml: yaml.join('\n'), dir, core: OPTS.gatewayCore, masterKey: MASTER_KEY, nodeArgs: OPTS.gatewayNodeArgs });
+  const { child, base, logFile, errFile } = started;
+  const gw = { config, child, pid: child.pid, base, dataDir, pg, logFile, errFile, bearer: MASTER_KEY, keyId: null, chatRequests: 0 };
+  if (config !== 'off') {
+    const k = await fetch(`${base}/admin/keys`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` },
+      body: JSON.stringify({ name: 'governance-bench', ...KEY_SETTINGS }),
+    });
+    const key = await k.json();
+    if (k.status !== 201 || !String(key.secret).startsWith('sk-cg-')) {
+      await stopChild(child);
+      throw new Error(`POST /admin/keys: HTTP ${k.status} ${JSON.stringify(key).slice(0, 500)}`);
     }
-    await sleep(100);
+    gw.bearer = key.secret;
+    gw.keyId = key.id;
   }
-  await stopChild(child);
-  throw new Error(`Chatgate (${config}) did not start${exited !== null ? ` (exited: ${exited})` : ''}\n--- stderr ---\n${tail(errFile)}\n--- stdout ---\n${tail(logFile)}`);
+  return gw;
 }
 
 const headersOf = (gw) => ({ 'content-type': 'application/json', authorization: `Bearer ${gw.bearer}` });
