@@ -74,6 +74,7 @@ import {
   stopChild,
   summarize,
   table,
+  cleanUpOnExit,
 } from './harness.js';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -134,20 +135,7 @@ const MASTER_KEY = `bench-${randomBytes(12).toString('hex')}`;
 const RUN_ID = randomBytes(4).toString('hex');
 var TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'chatgate-cache-bench-')); // var: read by the exit handler
 
-process.on('exit', () => {
-  killAll();
-  if (!OPTS.keepTmp) {
-    try {
-      fs.rmSync(TMP, { recursive: true, force: true });
-    } catch {}
-  }
-});
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    killAll();
-    process.exit(130);
-  });
-}
+cleanUpOnExit({ dir: () => TMP, keep: OPTS.keepTmp });
 
 // ---------------------------------------------------------------------------------------------
 // Before the run: other benchmarks, the build, Redis

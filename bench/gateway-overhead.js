@@ -63,6 +63,7 @@ import {
   table,
   tail,
   track,
+  cleanUpOnExit,
 } from './harness.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -128,20 +129,7 @@ function die(msg) {
   process.exit(2);
 }
 
-process.on('exit', () => {
-  killAll();
-  if (typeof TMP === 'string' && !OPTS.keepTmp) {
-    try {
-      fs.rmSync(TMP, { recursive: true, force: true });
-    } catch {}
-  }
-});
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    killAll();
-    process.exit(130);
-  });
-}
+cleanUpOnExit({ dir: () => TMP, keep: OPTS.keepTmp });
 
 
 // Start a server process and wait for its `<TAG>_READY port=N` line.

@@ -65,6 +65,7 @@ import {
   stopChild,
   table,
   tail,
+  cleanUpOnExit,
 } from './harness.js';
 
 const require = createRequire(import.meta.url);
@@ -127,21 +128,7 @@ const MASTER_KEY = `bench-${randomBytes(12).toString('hex')}`;
 var TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'chatgate-gov-bench-')); // var: read by the exit handler
 const pgSchemas = new Set();
 
-process.on('exit', () => {
-  killAll();
-  if (!OPTS.keepTmp) {
-    try {
-      fs.rmSync(TMP, { recursive: true, force: true });
-    } catch {}
-  }
-});
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, async () => {
-    killAll();
-    await dropSchemas().catch(() => {});
-    process.exit(130);
-  });
-}
+cleanUpOnExit({ dir: () => TMP, keep: OPTS.keepTmp, onSignal: () => dropSchemas() });
 
 const REQUEST = { model: 'gpt-4-turbo', messages: [{ role: 'user', content: 'Hello' }] };
 const BODIES = {

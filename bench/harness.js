@@ -361,3 +361,27 @@ export async function startChatgateServe({ yaml, dir, core, masterKey, root = RO
   await stopChild(child);
   throw new Error(`Chatgate did not start${exited !== null ? ` (exited: ${exited})` : ''}\n--- stderr ---\n${tail(errFile)}\n--- stdout ---\n${tail(logFile)}`);
 }
+
+/**
+ * On exit: stop the tracked children (`kill`, default killAll) and remove the temp directory
+ * (`dir()`, unless `keep`); on SIGINT/SIGTERM: the same after `onSignal` (e.g. dropping
+ * database schemas), exit code 130.
+ */
+export function cleanUpOnExit({ dir, keep = false, kill = killAll, onSignal = async () => {} }) {
+  process.on('exit', () => {
+    kill();
+    const path_ = dir();
+    if (typeof path_ === 'string' && !keep) {
+      try {
+        fs.rmSync(path_, { recursive: true, force: true });
+      } catch {}
+    }
+  });
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, async () => {
+      kill();
+      await onSignal().catch(() => {});
+      process.exit(130);
+    });
+  }
+}

@@ -43,12 +43,12 @@
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Agent, request } from 'undici';
+import { cleanUpOnExit, f1, f2, freePort, killAll, log, pct, sleep, stopChild, table, track } from './harness.js';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -124,8 +124,6 @@ function die(msg) {
   console.error(`local-model-throughput: ${msg}`);
   process.exit(2);
 }
-const log = (msg = '') => process.stderr.write(`${msg}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => {
   const v = xs.filter((x) => x != null && !Number.isNaN(x)).sort((a, b) => a - b);
   if (!v.length) return null;
@@ -136,61 +134,9 @@ const quantile = (xs, q) => {
   const v = xs.filter((x) => x != null).sort((a, b) => a - b);
   return v.length ? v[Math.min(v.length - 1, Math.floor(q * v.length))] : null;
 };
-const f1 = (v) => (v == null || Number.isNaN(v) ? '-' : v.toFixed(1));
-const f2 = (v) => (v == null || Number.isNaN(v) ? '-' : v.toFixed(2));
-const pct = (v) => (v == null || Number.isNaN(v) ? '-' : `${(v * 100).toFixed(1)}%`);
-function table(headers, rows, align) {
-  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const fmt = (r) => r.map((c, i) => ((align?.[i] ?? 'r') === 'l' ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ');
-  return [fmt(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(fmt)].join('\n');
-}
 
 var TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'chatgate-llama-bench-')); // var: read by the exit handler
-const children = new Set();
-function track(child) {
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-function killAll() {
-  for (const c of children) {
-    try {
-      c.kill('SIGTERM');
-    } catch {}
-  }
-}
-process.on('exit', () => {
-  killAll();
-  if (!OPTS.keepTmp) {
-    try {
-      fs.rmSync(TMP, { recursive: true, force: true });
-    } catch {}
-  }
-});
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    killAll();
-    process.exit(130);
-  });
-}
-async function stopChild(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(t);
-}
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
+cleanUpOnExit({ dir: () => TMP, keep: OPTS.keepTmp });
 function tail(file, lines = 30) {
   try {
     return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
