@@ -326,6 +326,67 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX job_items_claim_index ON job_items (job_id, state, id);
     `,
   },
+  {
+    // Long-lived API objects other than files: batches and fine-tuning jobs (src/batches/,
+    // src/fine-tuning/). One row per object, its OpenAI-shaped state as JSON; `version` makes
+    // every update a compare-and-set, so an API process (cancel) and a worker (progress) never
+    // overwrite each other's changes. resource_events: an object's event log (fine-tuning events
+    // and checkpoints), ordered by seq.
+    version: 7,
+    name: 'create_resources',
+    sqlite: `
+      CREATE TABLE resources (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        project TEXT NOT NULL,
+        status TEXT NOT NULL,
+        data TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, id)
+      );
+      CREATE INDEX resources_project_index ON resources (kind, project, created_at, id);
+
+      CREATE TABLE resource_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (kind, resource_id, stream, id)
+      );
+      CREATE INDEX resource_events_index ON resource_events (kind, resource_id, stream, seq);
+    `,
+    postgres: `
+      CREATE TABLE resources (
+        kind TEXT COLLATE "C" NOT NULL,
+        id TEXT COLLATE "C" NOT NULL,
+        project TEXT COLLATE "C" NOT NULL,
+        status TEXT NOT NULL,
+        data JSONB NOT NULL,
+        version INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (kind, id)
+      );
+      CREATE INDEX resources_project_index ON resources (kind, project, created_at, id);
+
+      CREATE TABLE resource_events (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind TEXT COLLATE "C" NOT NULL,
+        resource_id TEXT COLLATE "C" NOT NULL,
+        stream TEXT COLLATE "C" NOT NULL,
+        id TEXT COLLATE "C" NOT NULL,
+        data JSONB NOT NULL,
+        created_at BIGINT NOT NULL,
+        UNIQUE (kind, resource_id, stream, id)
+      );
+      CREATE INDEX resource_events_index ON resource_events (kind, resource_id, stream, seq);
+    `,
+  },
 ];
 
 /** The schema version this code produces and understands. */

@@ -245,6 +245,8 @@ export class FileConflictError extends Error {
 
 export type { EnqueueOptions, Job, JobItem, JobItemState, JobQueue, JobState } from './job-records.js';
 import type { JobQueue } from './job-records.js';
+import type { ResourceStore } from './resource-records.js';
+export type { ResourceEvent, ResourceRecord, ResourceStore } from './resource-records.js';
 
 export interface Store {
   /**
@@ -260,6 +262,8 @@ export interface Store {
   readonly jobs: JobQueue;
   /** Metadata of uploaded files (the Files API). */
   readonly files: FileStore;
+  /** Batches and fine-tuning jobs, with their events. */
+  readonly resources: ResourceStore;
   /** `sqlite` or `postgres`. */
   readonly dialect: 'sqlite' | 'postgres';
   /** Closes the connection(s). Idempotent; the store is unusable afterwards. */

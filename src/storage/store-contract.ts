@@ -7,6 +7,7 @@ import { GENESIS_HASH } from '../audit/audit-chain.js';
 import { verifyChain } from '../audit/verify-chain.js';
 import { registerJobQueueContract } from './job-queue-contract.js';
 import { migrations } from './migrations.js';
+import { mutateResource, ResourceConflictError } from './resource-records.js';
 import { FileConflictError, KeyConflictError, type ApiKeyRecord, type AuditRecord, type FileRecord, type Store } from './spec.js';
 
 export interface ContractDatabase {
@@ -428,6 +429,68 @@ export function registerStoreContract(harness: ContractHarness): void {
       expect(await ids({ project: 'default', limit: 10, purpose: 'vision' })).toEqual(['file-Z']);
       expect(await ids({ project: 'other', limit: 10 })).toEqual(['file-x']);
       expect(await ids({ project: 'default', limit: 0 })).toEqual([]);
+    });
+  });
+
+  describe(`${harness.dialect} store contract: resources`, () => {
+    const resource = (id: string, createdAt: number, project = 'default') => ({
+      kind: 'batch', id, project, status: 'validating', data: { id, note: 'ünï' }, createdAt, updatedAt: createdAt,
+    });
+
+    it('creates, reads per project, lists newest first with paging, and deletes', async () => {
+      const { store } = await migrated();
+      expect((await store.resources.create(resource('batch_a', base))).version).toBe(1);
+      await store.resources.create(resource('batch_b', base + 1));
+      await store.resources.create(resource('batch_c', base + 1));
+      await store.resources.create(resource('batch_x', base + 2, 'other'));
+      await store.resources.create({ ...resource('batch_a', base), kind: 'fine_tuning.job' });
+      await expect(store.resources.create(resource('batch_a', base, 'other'))).rejects.toBeInstanceOf(ResourceConflictError);
+      expect((await store.resources.get('batch', 'batch_a'))?.data).toEqual({ id: 'batch_a', note: 'ünï' });
+      expect(await store.resources.get('batch', 'batch_a', 'other')).toBeNull();
+      expect(await store.resources.get('batch', 'batch_x', 'other')).not.toBeNull();
+      const ids = async (after?: string, limit = 10) =>
+        (await store.resources.list({ kind: 'batch', project: 'default', limit, ...(after ? { after } : {}) })).map((record) => record.id);
+      expect(await ids()).toEqual(['batch_c', 'batch_b', 'batch_a']);
+      expect(await ids(undefined, 2)).toEqual(['batch_c', 'batch_b']);
+      expect(await ids('batch_b')).toEqual(['batch_a']);
+      expect(await ids('batch_unknown')).toEqual([]);
+      expect((await store.resources.listByStatus('batch', ['validating'], 10)).map((record) => record.id)).toEqual(['batch_a', 'batch_b', 'batch_c', 'batch_x']);
+      expect(await store.resources.delete('batch', 'batch_a')).toBe(true);
+      expect(await store.resources.delete('batch', 'batch_a')).toBe(false);
+      expect(await store.resources.get('fine_tuning.job', 'batch_a')).not.toBeNull();
+    });
+
+    it('updates by compare-and-set on the version; concurrent mutations all land', async () => {
+      const { store } = await migrated();
+      await store.resources.create({ ...resource('batch_a', base), data: { count: 0 } });
+      const updated = await store.resources.update('batch', 'batch_a', 1, { status: 'in_progress', data: { count: 1 } });
+      expect(updated).toMatchObject({ status: 'in_progress', version: 2, data: { count: 1 } });
+      expect(await store.resources.update('batch', 'batch_a', 1, { status: 'failed', data: {} })).toBeNull();
+      await Promise.all(
+        Array.from({ length: 20 }, () =>
+          mutateResource(store.resources, 'batch', 'batch_a', (record) => ({ status: record.status, data: { count: (record.data.count as number) + 1 } })),
+        ),
+      );
+      expect((await store.resources.get('batch', 'batch_a'))?.data).toEqual({ count: 21 });
+      expect(await mutateResource(store.resources, 'batch', 'batch_missing', () => null)).toBeNull();
+    });
+
+    it('keeps events per stream, once per id, newest first with paging', async () => {
+      const { store } = await migrated();
+      await store.resources.create(resource('ftjob-a', base));
+      for (let index = 1; index <= 5; index++) {
+        expect(await store.resources.addEvent('batch', 'ftjob-a', 'events', { id: `ev${index}`, data: { n: index }, createdAt: base + index })).toBe(true);
+      }
+      expect(await store.resources.addEvent('batch', 'ftjob-a', 'events', { id: 'ev3', data: { n: 99 }, createdAt: base })).toBe(false);
+      await store.resources.addEvent('batch', 'ftjob-a', 'checkpoints', { id: 'ev1', data: { step: 10 }, createdAt: base });
+      const list = async (options: { limit: number; after?: string; order?: 'asc' | 'desc' }) =>
+        (await store.resources.listEvents('batch', 'ftjob-a', 'events', options)).map((event) => event.data.n);
+      expect(await list({ limit: 10 })).toEqual([5, 4, 3, 2, 1]);
+      expect(await list({ limit: 2, after: 'ev4' })).toEqual([3, 2]);
+      expect(await list({ limit: 10, order: 'asc', after: 'ev3' })).toEqual([4, 5]);
+      expect((await store.resources.listEvents('batch', 'ftjob-a', 'checkpoints', { limit: 10 }))[0]).toEqual({ id: 'ev1', data: { step: 10 }, createdAt: base });
+      await store.resources.delete('batch', 'ftjob-a');
+      expect(await list({ limit: 10 })).toEqual([]);
     });
   });
 }

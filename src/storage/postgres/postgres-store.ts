@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import { migrations as defaultMigrations, SchemaTooNewError, type Migration } from '../migrations.js';
 import type { JobQueue } from '../job-records.js';
+import type { ResourceStore } from '../resource-records.js';
+import { PostgresResourceStore } from './postgres-resource-store.js';
 import type { AuditLogStore, FileStore, KeyStore, MetadataStore, Store } from '../spec.js';
 import { createPostgresPool, redactDatabaseUrl, type PostgresPoolOptions } from './connection.js';
 import { applyPostgresMigrations, assertPostgresSchemaNotNewer } from './migrate.js';
@@ -49,6 +51,7 @@ class PostgresStore implements Store {
   readonly auditLog: AuditLogStore;
   readonly jobs: JobQueue;
   readonly files: FileStore;
+  readonly resources: ResourceStore;
   readonly dialect = 'postgres' as const;
   private closing: Promise<void> | undefined;
 
@@ -62,6 +65,7 @@ class PostgresStore implements Store {
     this.auditLog = new PostgresAuditLogStore(pool);
     this.jobs = new PostgresJobQueue(pool);
     this.files = new PostgresFileStore(pool);
+    this.resources = new PostgresResourceStore(pool);
   }
 
   async migrate(): Promise<void> {

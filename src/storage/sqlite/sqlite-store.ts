@@ -1,5 +1,7 @@
 import { migrations as defaultMigrations, type Migration } from '../migrations.js';
 import type { JobQueue } from '../job-records.js';
+import type { ResourceStore } from '../resource-records.js';
+import { SqliteResourceStore } from './sqlite-resource-store.js';
 import type { AuditLogStore, FileStore, KeyStore, MetadataStore, Store } from '../spec.js';
 import { openSqliteDatabase, type SqliteConnectionOptions, type SqliteDatabase } from './connection.js';
 import { applySqliteMigrations, assertSchemaNotNewer } from './migrate.js';
@@ -39,6 +41,7 @@ class SqliteStore implements Store {
   readonly auditLog: AuditLogStore;
   readonly jobs: JobQueue;
   readonly files: FileStore;
+  readonly resources: ResourceStore;
   readonly dialect = 'sqlite' as const;
   private readonly statements: StatementCache;
   private closed = false;
@@ -54,6 +57,7 @@ class SqliteStore implements Store {
     this.auditLog = new SqliteAuditLogStore(database, this.statements);
     this.jobs = new SqliteJobQueue(database, this.statements);
     this.files = new SqliteFileStore(this.statements);
+    this.resources = new SqliteResourceStore(this.statements);
   }
 
   async migrate(): Promise<void> {
