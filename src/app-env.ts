@@ -34,10 +34,24 @@ export interface AppVariables {
   piiCounts: string;
 }
 
-/** What @hono/node-server passes as `context.env`. */
+/**
+ * A request Chatgate makes to itself (a batch's line): `app.fetch(request, { internal })`.
+ * Never set for requests from the network (@hono/node-server passes only incoming/outgoing).
+ */
+export interface InternalCall {
+  /** Who the request runs as (the batch's creator), instead of an Authorization header. */
+  principal: Principal;
+  /** The creator's address when the batch was created (for the key's IP allowlist). */
+  clientIp: string | null;
+  /** Logged at debug level rather than info (a batch can hold 50,000 requests). */
+  quiet?: boolean;
+}
+
+/** What @hono/node-server passes as `context.env` (or an internal call, see above). */
 export interface NodeBindings {
   incoming?: import('node:http').IncomingMessage;
   outgoing?: import('node:http').ServerResponse;
+  internal?: InternalCall;
 }
 
 export interface AppEnv {

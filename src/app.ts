@@ -18,6 +18,7 @@ import { embeddingsHandler } from './api/embeddings.js';
 import { moderationsHandler } from './api/moderations.js';
 import { modelsRoutes } from './api/models.js';
 import { filesRoutes, type FilesDependencies } from './api/files.js';
+import { batchesRoutes, type BatchesDependencies } from './api/batches.js';
 import type { KeyAuthenticator } from './auth/key-authenticator.js';
 import { methodNotAllowed, unknownRoute } from './errors/gateway-error.js';
 import { createErrorHandler, errorResponse } from './errors/render-error.js';
@@ -52,6 +53,8 @@ export interface AppDependencies extends ApiDependencies {
   metricsRegistry?: Registry;
   /** The Files API (`/v1/files`); absent: no such routes. */
   files?: FilesDependencies;
+  /** The Batch API (`/v1/batches`); absent: no such routes. */
+  batches?: BatchesDependencies;
 }
 
 const KNOWN_PATHS = new Map<string, string[]>([
@@ -61,6 +64,7 @@ const KNOWN_PATHS = new Map<string, string[]>([
   ['/v1/moderations', ['POST']],
   ['/v1/models', ['GET']],
   ['/v1/files', ['GET', 'POST']],
+  ['/v1/batches', ['GET', 'POST']],
   ['/v1/tokens', ['POST']],
   ['/admin/keys', ['GET', 'POST']],
   ['/admin/usage', ['GET']],
@@ -69,14 +73,22 @@ const KNOWN_PATHS = new Map<string, string[]>([
   ['/metrics', ['GET']],
 ]);
 
+/** Methods of the routes with an id in their path (for 405 rather than 404). */
+function allowedMethodsOf(path: string, dependencies: AppDependencies): string[] | undefined {
+  if (path.startsWith('/v1/models/')) return ['GET'];
+  if (dependencies.files && /^\/v1\/files\/[^/]+$/.test(path)) return ['GET', 'DELETE'];
+  if (dependencies.files && /^\/v1\/files\/[^/]+\/content$/.test(path)) return ['GET'];
+  if (dependencies.batches && /^\/v1\/batches\/[^/]+$/.test(path)) return ['GET'];
+  if (dependencies.batches && /^\/v1\/batches\/[^/]+\/cancel$/.test(path)) return ['POST'];
+  return undefined;
+}
+
 export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError(createErrorHandler(dependencies.logger, dependencies.maxBodyBytes));
   app.notFound((context) => {
     const path = context.req.path;
-    const allowed =
-      KNOWN_PATHS.get(path) ??
-      (path.startsWith('/v1/models/') ? ['GET'] : dependencies.files && /^\/v1\/files\/[^/]+$/.test(path) ? ['GET', 'DELETE'] : dependencies.files && /^\/v1\/files\/[^/]+\/content$/.test(path) ? ['GET'] : undefined);
+    const allowed = KNOWN_PATHS.get(path) ?? allowedMethodsOf(path, dependencies);
     const error = allowed ? methodNotAllowed(context.req.method, context.req.path) : unknownRoute(context.req.method, context.req.path);
     return errorResponse(error, context);
   });
@@ -102,6 +114,7 @@ export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
   v1.post('/embeddings', embeddingsHandler(dependencies));
   v1.post('/moderations', moderationsHandler(dependencies));
   if (dependencies.files) v1.route('/files', filesRoutes(dependencies.files));
+  if (dependencies.batches) v1.route('/batches', batchesRoutes(dependencies.batches));
   if (dependencies.keys) v1.post('/tokens', mintTokenHandler({ tokens: dependencies.keys.tokens, maxBodyBytes: dependencies.maxBodyBytes }));
   app.route('/v1', v1);
 

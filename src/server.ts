@@ -39,6 +39,7 @@ import { CassetteError } from './providers/openai-compatible/cassette.js';
 import { RecordReplayStore } from './providers/openai-compatible/record-replay-client.js';
 import { CacheConfigError, createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { LocalDiskBlobStore } from './files/blob-store.js';
+import { startBackgroundWork } from './background-work.js';
 
 export interface ServeOptions {
   configPath?: string | undefined;
@@ -210,6 +211,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     throw error;
   }
 
+  const blobs = new LocalDiskBlobStore(config.files.directory === undefined ? join(dataDirectory, 'files') : resolve(workingDirectory, config.files.directory));
+  let wakeWorker = (): void => undefined;
   const app = createApp({
     models,
     tokenCounters,
@@ -229,13 +232,13 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     auditLog: store.auditLog,
     auditBacklogged: () => recorder.backlogged,
     metricsRegistry: metrics.registry,
-    files: {
-      files: store.files,
-      blobs: new LocalDiskBlobStore(config.files.directory === undefined ? join(dataDirectory, 'files') : resolve(workingDirectory, config.files.directory)),
-      maxBytes: config.files.max_bytes,
-    },
+    files: { files: store.files, blobs, maxBytes: config.files.max_bytes },
+    batches: { resources: store.resources, queue: store.jobs, files: store.files, maxBodyBytes: config.server.max_body_bytes, onChange: () => wakeWorker() },
     ...(config.audit.enabled ? {} : { recorder: { record: () => {} } }),
   });
+
+  const background = startBackgroundWork({ config, store, blobs, models, logger, fetch: (request, env) => app.fetch(request, env) });
+  wakeWorker = background.wake;
 
   const server: ServerType = await new Promise((resolveListening, rejectListening) => {
     const instance = serve({ fetch: app.fetch, port, hostname: host }, () => resolveListening(instance));
@@ -271,6 +274,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         force.unref();
       });
       retention.stop();
+      await background.stop();
       await recorder.close();
       await metering.limiter.close();
       await responseCache?.close();

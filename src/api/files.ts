@@ -13,6 +13,8 @@ import type { FileRecord, FileStore } from '../storage/spec.js';
 import { randomAlphanumeric } from './ids.js';
 
 export const FILE_PURPOSES = ['batch', 'fine-tune', 'vision', 'user_data', 'assistants', 'evals'] as const;
+/** Purposes of the files Chatgate writes itself (batch results, fine-tuning results): listable, not uploadable. */
+export const OUTPUT_FILE_PURPOSES = ['batch_output', 'fine-tune-results'] as const;
 
 export interface FilesDependencies {
   files: FileStore;
@@ -177,7 +179,7 @@ function listOptions(context: Context<AppEnv>): { purpose?: string; limit: numbe
   const query = context.req.query();
   const options: { purpose?: string; limit: number; after?: string; order: 'asc' | 'desc' } = { limit: MAX_LIST_LIMIT, order: 'desc' };
   if (query.purpose !== undefined && query.purpose !== '') {
-    checkPurpose(query.purpose);
+    if (!(OUTPUT_FILE_PURPOSES as readonly string[]).includes(query.purpose)) checkPurpose(query.purpose);
     options.purpose = query.purpose;
   }
   if (query.limit !== undefined) {

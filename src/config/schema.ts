@@ -153,6 +153,8 @@ const modelCommon = {
   /** Tokenizer used to estimate prompt length before a request is sent. */
   tokenizer: z.enum(['cl100k_base', 'o200k_base']).default('cl100k_base'),
   owned_by: z.string().default('chatgate'),
+  /** Batch API requests of this model run at once per instance (default: `batches.concurrency_per_model`). */
+  batch_concurrency: positiveInt.optional(),
 };
 
 export const openAiCompatibleModel = z
@@ -443,6 +445,29 @@ export const filesConfig = z
   .strict();
 export type FilesConfig = z.infer<typeof filesConfig>;
 
+/** The Batch API and its background worker (docs/batches.md). */
+export const batchesConfig = z
+  .object({
+    /** Run batches in this process. Off: this instance only serves the API; others (sharing the database) do the work. */
+    worker: z.boolean().default(true),
+    /** Batches worked on at once by this instance. */
+    concurrent_batches: positiveInt.default(2),
+    /** Requests of one model run at once per instance, for models without their own `batch_concurrency`. */
+    concurrency_per_model: positiveInt.default(8),
+    /** Requests run at once by this instance over all batches and models. */
+    max_concurrency: positiveInt.default(64),
+    /** Attempts of a request that failed for a passing reason (429, 5xx, timeout) before its error is recorded. */
+    max_attempts: positiveInt.default(5),
+    /** Input lines accepted per batch (OpenAI: 50,000). */
+    max_requests: positiveInt.default(50_000),
+    /** First wait before retrying a request that failed for a passing reason (doubles each time, at most 30 s; a `retry-after` wins). */
+    retry_initial_delay_ms: positiveInt.default(1_000),
+    /** A worker's hold on a batch and its requests, renewed while it runs: after a crash, others take over once it lapses. */
+    lease_seconds: positiveInt.default(30),
+  })
+  .strict();
+export type BatchesConfig = z.infer<typeof batchesConfig>;
+
 export const configSchema = z
   .object({
     server: serverConfig.default(serverConfig.parse({})),
@@ -458,6 +483,8 @@ export const configSchema = z
     cache: cacheConfig.default(cacheConfig.parse({})),
     /** The Files API: size limit and where the bytes go (docs/files.md). */
     files: filesConfig.default(filesConfig.parse({})),
+    /** The Batch API's worker (docs/batches.md). */
+    batches: batchesConfig.default(batchesConfig.parse({})),
     /** PII detection and the request policy (docs/pii.md). */
     pii: piiConfig.default(piiConfig.parse({})),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -18,6 +18,22 @@ export interface ProcessItemsOptions {
   leaseMs?: number;
   /** Wait between looks while other workers hold the remaining items. Default 200 ms. */
   pollMs?: number;
+  /**
+   * Checked before each claim: once true, no more items are claimed; the items in flight
+   * finish (their outcomes are recorded) and processItems returns. The rest stay pending.
+   */
+  shouldStop?: () => boolean;
+}
+
+/** Thrown by an item's run to record a failure together with a result (what the failure produced). */
+export class ItemFailure extends Error {
+  constructor(
+    message: string,
+    readonly result: unknown,
+  ) {
+    super(message);
+    this.name = 'ItemFailure';
+  }
 }
 
 export interface JobContext {
@@ -28,8 +44,9 @@ export interface JobContext {
   /**
    * Runs `run` for each item of the job without an outcome, leasing them to this worker, and
    * records each outcome once (`completeItem`; a throw becomes `failItem`). Returns when every
-   * item has an outcome, or (rejecting with the abort reason) when the signal fires: the items
-   * in flight are then released.
+   * item has an outcome (or `shouldStop` said so), or (rejecting with the abort reason) when the
+   * signal fires: the items in flight are then released. A run that throws `ItemFailure` records
+   * a failure with its result.
    */
   processItems(run: (item: JobItem, signal: AbortSignal) => Promise<unknown>, options?: ProcessItemsOptions): Promise<void>;
 }
@@ -110,6 +127,11 @@ export class Worker {
   start(): void {
     if (this.loop !== undefined || this.stopping) return;
     this.loop = this.run();
+  }
+
+  /** Looks at the queue now instead of at the next poll (new work was enqueued by this process). */
+  poke(): void {
+    if (!this.stopping) this.wake.abort();
   }
 
   /** Jobs running now. */
@@ -203,6 +225,15 @@ export class Worker {
     }
   }
 
+  /**
+   * processItems for a job this worker does not hold (helping the holder with a big job): the
+   * items are leased one by one, so any number of workers can share one job's items. Used by
+   * the batch worker to spread one batch over several Chatgate processes.
+   */
+  assist(job: Job, signal: AbortSignal, runItem: (item: JobItem, signal: AbortSignal) => Promise<unknown>, options?: ProcessItemsOptions): Promise<void> {
+    return this.processItems(job, signal, runItem, options);
+  }
+
   private async processItems(
     job: Job,
     signal: AbortSignal,
@@ -212,6 +243,7 @@ export class Worker {
     const concurrency = options.concurrency ?? 4;
     const leaseMs = options.leaseMs ?? this.leaseMs;
     const pollMs = options.pollMs ?? 200;
+    const shouldStop = options.shouldStop ?? (() => false);
     const inFlight = new Map<string, Promise<void>>();
     /** Per item: aborted when its lease is lost (it expired and another worker took the item). */
     const itemAborts = new Map<string, AbortController>();
@@ -228,6 +260,10 @@ export class Worker {
     }, Math.max(1, Math.floor(leaseMs / 3)));
     try {
       while (!signal.aborted) {
+        if (shouldStop()) {
+          await Promise.all(inFlight.values());
+          return;
+        }
         const free = concurrency - inFlight.size;
         const items = free > 0 ? await this.queue.claimItems(job.id, this.id, free, leaseMs) : [];
         for (const item of items) {
@@ -241,7 +277,7 @@ export class Worker {
             } catch (error) {
               if (itemAbort.signal.aborted) return; // another worker holds the item now
               if (signal.aborted) await this.queue.releaseItems(job.id, this.id, [item.itemKey]);
-              else await this.queue.failItem(job.id, item.itemKey, message(error));
+              else await this.queue.failItem(job.id, item.itemKey, message(error), error instanceof ItemFailure ? error.result : undefined);
             }
           })()
             .catch((error: unknown) => this.onError(error))

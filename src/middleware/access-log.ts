@@ -9,7 +9,7 @@ import type { AppEnv } from '../app-env.js';
 export function accessLog(logger: Logger): MiddlewareHandler<AppEnv> {
   return async (context, next) => {
     await next();
-    if (!logger.isLevelEnabled('info')) return;
+    if (!logger.isLevelEnabled(context.env?.internal?.quiet === true ? 'debug' : 'info')) return;
     const status = context.res.status;
     const line = {
       requestId: context.get('requestId'),
@@ -21,6 +21,7 @@ export function accessLog(logger: Logger): MiddlewareHandler<AppEnv> {
       errorSource: context.res.headers.get('x-chatgate-error-source') ?? undefined,
     };
     if (status >= 500) logger.error(line, 'request failed');
+    else if (context.env?.internal?.quiet === true) logger.debug(line, 'request');
     else logger.info(line, 'request');
   };
 }

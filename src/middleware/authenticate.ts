@@ -29,6 +29,12 @@ export function resolveClientIp(context: Context<AppEnv>, trustedProxies: IpMatc
 export function authenticate(authenticator: KeyAuthenticator, options: AuthenticateOptions = {}): MiddlewareHandler<AppEnv> {
   const trustedProxies = options.trustedProxies instanceof IpMatcher ? options.trustedProxies : new IpMatcher(options.trustedProxies ?? []);
   return async (context, next) => {
+    const internal = context.env?.internal;
+    if (internal !== undefined) {
+      context.set('clientIp', internal.clientIp);
+      context.set('principal', internal.principal);
+      return next();
+    }
     context.set('clientIp', resolveClientIp(context, trustedProxies));
     const header = context.req.header('authorization');
     const token = bearerToken(header);

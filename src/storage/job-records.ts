@@ -102,8 +102,8 @@ export interface JobQueue {
   extendItems(jobId: string, worker: string, keys: readonly string[], leaseMs: number): Promise<string[]>;
   /** Records the item's result once: true the first time, false (a no-op) when the item already has an outcome. */
   completeItem(jobId: string, key: string, result: unknown): Promise<boolean>;
-  /** Records the item's failure once (same rule as completeItem). */
-  failItem(jobId: string, key: string, error: string): Promise<boolean>;
+  /** Records the item's failure once (same rule as completeItem), with an optional result (what the failure produced). */
+  failItem(jobId: string, key: string, error: string, result?: unknown): Promise<boolean>;
   /** Gives the worker's running items of the job back (pending); returns how many. */
   releaseItems(jobId: string, worker: string, keys?: readonly string[]): Promise<number>;
   /** Items in creation order, optionally of one state, after a key (paging). */

@@ -221,8 +221,8 @@ export class SqliteJobQueue implements JobQueue {
     return this.finishItem(jobId, key, 'succeeded', toJsonText(result), null);
   }
 
-  async failItem(jobId: string, key: string, error: string): Promise<boolean> {
-    return this.finishItem(jobId, key, 'failed', null, String(error));
+  async failItem(jobId: string, key: string, error: string, result?: unknown): Promise<boolean> {
+    return this.finishItem(jobId, key, 'failed', result === undefined ? null : toJsonText(result), String(error));
   }
 
   private async finishItem(jobId: string, key: string, state: JobItemState, result: string | null, error: string | null): Promise<boolean> {

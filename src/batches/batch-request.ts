@@ -1,0 +1,114 @@
+/**
+ * Runs one line of a batch: the request goes through Chatgate's own HTTP pipeline
+ * (`app.fetch` with an internal call: the batch creator's key, scopes, limits, routing, cache,
+ * PII redaction, guardrails, usage and audit, exactly as a live request), within the model's
+ * batch concurrency. Passing failures (429 rate limits, 5xx, 503 overload) are retried with
+ * backoff, honouring `retry-after`; the last answer is what the line records. Produces the
+ * line of the output (2xx) or error file in OpenAI's format.
+ */
+import { randomAlphanumeric } from '../api/ids.js';
+import type { InternalCall } from '../app-env.js';
+import { abortableDelay } from '../util/abortable-delay.js';
+import type { ValidLine } from './batch-input.js';
+import type { ModelConcurrency } from './model-concurrency.js';
+
+export type InternalFetch = (request: Request, env: { internal: InternalCall }) => Response | Promise<Response>;
+
+/** One line of a batch's output or error file. */
+export interface BatchResultLine {
+  id: string;
+  custom_id: string | null;
+  response: { status_code: number; request_id: string; body: unknown } | null;
+  error: { code: string; message: string } | null;
+}
+
+export interface LineRunOptions {
+  fetch: InternalFetch;
+  limits: ModelConcurrency;
+  /** Attempts for passing failures; the last answer is recorded. */
+  maxAttempts: number;
+  /** First retry delay without `retry-after`; doubles per attempt (with jitter), at most 30 s. */
+  retryBaseMs?: number;
+}
+
+/** 429s that waiting does not cure (a spent budget) are final at once. */
+const FINAL_429_CODES = new Set(['insufficient_quota']);
+const MAX_RETRY_DELAY_MS = 30_000;
+
+export function newBatchRequestId(): string {
+  return `batch_req_${randomAlphanumeric(24)}`;
+}
+
+function retryable(status: number, code: unknown): boolean {
+  if (status === 429) return !FINAL_429_CODES.has(String(code));
+  return status === 500 || status === 502 || status === 503 || status === 504;
+}
+
+function retryDelayMs(response: Response | null, attempt: number, baseMs: number): number {
+  const header = response?.headers.get('retry-after');
+  const seconds = header === null || header === undefined ? Number.NaN : Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(MAX_RETRY_DELAY_MS, seconds * 1000);
+  const exponential = Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** (attempt - 1));
+  return exponential / 2 + Math.random() * (exponential / 2);
+}
+
+async function readBody(response: Response): Promise<unknown> {
+  const text = await response.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * Runs the line; resolves with the result line and whether it succeeded (2xx). Rejects only
+ * when `signal` aborts (the worker stops or loses the batch).
+ */
+export async function runBatchLine(
+  line: ValidLine,
+  endpoint: string,
+  caller: InternalCall & { origin?: string | null },
+  options: LineRunOptions,
+  signal: AbortSignal,
+): Promise<{ result: BatchResultLine; ok: boolean }> {
+  const id = newBatchRequestId();
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (caller.origin) headers.origin = caller.origin;
+  const internal: InternalCall = { principal: caller.principal, clientIp: caller.clientIp, quiet: true };
+  const baseMs = options.retryBaseMs ?? 1_000;
+  for (let attempt = 1; ; attempt++) {
+    signal.throwIfAborted();
+    const release = await options.limits.acquire(line.model, signal);
+    let response: Response | null = null;
+    let body: unknown;
+    let failure: Error | null = null;
+    try {
+      response = await options.fetch(new Request(`http://chatgate.internal${endpoint}`, { method: 'POST', headers, body: line.body, signal }), { internal });
+      body = await readBody(response);
+    } catch (error) {
+      signal.throwIfAborted();
+      failure = error instanceof Error ? error : new Error(String(error));
+    } finally {
+      release();
+    }
+    const status = response?.status ?? 0;
+    const code = (body as { error?: { code?: unknown } } | undefined)?.error?.code;
+    const again = failure !== null || retryable(status, code);
+    if (again && attempt < options.maxAttempts) {
+      await abortableDelay(retryDelayMs(response, attempt, baseMs), signal);
+      continue;
+    }
+    if (response === null) {
+      return {
+        result: { id, custom_id: line.customId, response: null, error: { code: 'internal_error', message: failure?.message || 'The request failed' } },
+        ok: false,
+      };
+    }
+    const requestId = response.headers.get('x-request-id') ?? '';
+    return {
+      result: { id, custom_id: line.customId, response: { status_code: status, request_id: requestId, body }, error: null },
+      ok: status >= 200 && status < 300,
+    };
+  }
+}
