@@ -99,7 +99,7 @@ function createCallerCheck(keys: KeyStore, caller: BatchCaller): () => Promise<{
 }
 
 /** Runs the lines of a batch (as holder or helper) until none is left, or `shouldStop`. */
-function lineRunner(dependencies: BatchJobDependencies, batch: BatchRecord, check: InputCheck, caller: BatchCaller) {
+function lineRunner(dependencies: BatchJobDependencies, batch: BatchRecord, check: InputCheck, caller: BatchCaller, stopWaiting: AbortSignal) {
   const byKey = new Map<string, ValidLine>();
   const invalidByKey = new Map<string, BatchResultLine>();
   for (const line of check.lines) {
@@ -122,6 +122,7 @@ function lineRunner(dependencies: BatchJobDependencies, batch: BatchRecord, chec
       { principal: now.principal, clientIp: caller.clientIp, origin: caller.origin },
       { fetch: dependencies.fetch, limits: dependencies.limits, maxAttempts: dependencies.maxAttempts, ...(dependencies.retryBaseMs === undefined ? {} : { retryBaseMs: dependencies.retryBaseMs }) },
       signal,
+      stopWaiting,
     );
     if (!ok) throw new ItemFailure(`status ${result.response?.status_code ?? 'none'}`, result);
     return result;
@@ -139,15 +140,18 @@ async function readInput(dependencies: BatchJobDependencies, batch: BatchRecord)
  * passed; refreshes `request_counts` on the way.
  */
 function watchBatch(dependencies: BatchJobDependencies, batch: BatchRecord, jobId: string, updateCounts: boolean) {
-  let stop = false;
+  const stopping = new AbortController();
+  const stop = () => stopping.abort(new Error('The batch is stopping'));
   let busy = false;
   const expiresAtMs = batch.data.expires_at * 1000;
+  // Requests waiting for a slot or a retry stop at the window's end; those in flight finish.
+  const expiry = setTimeout(stop, Math.max(0, Math.min(expiresAtMs - Date.now(), 2 ** 31 - 1)));
   const look = async () => {
     if (busy) return;
     busy = true;
     try {
       const current = await loadBatch(dependencies.resources, batch.id);
-      if (current === null || current.status !== 'in_progress') stop = true;
+      if (current === null || current.status !== 'in_progress') stop();
       else if (updateCounts) {
         const counts = await dependencies.queue.itemCounts(jobId);
         const total = current.data.request_counts.total;
@@ -165,8 +169,12 @@ function watchBatch(dependencies: BatchJobDependencies, batch: BatchRecord, jobI
   };
   const timer = setInterval(() => void look(), dependencies.watchMs ?? 500);
   return {
-    shouldStop: () => stop || Date.now() >= expiresAtMs,
-    stop: () => clearInterval(timer),
+    signal: stopping.signal,
+    shouldStop: () => stopping.signal.aborted || Date.now() >= expiresAtMs,
+    stop: () => {
+      clearInterval(timer);
+      clearTimeout(expiry);
+    },
   };
 }
 
@@ -259,7 +267,7 @@ async function runBatch(dependencies: BatchJobDependencies, job: Job, context: J
   if (batch.status === 'in_progress') {
     const watch = watchBatch(dependencies, batch, job.id, true);
     try {
-      await context.processItems(lineRunner(dependencies, batch, check, payload.caller), {
+      await context.processItems(lineRunner(dependencies, batch, check, payload.caller, watch.signal), {
         concurrency: dependencies.itemConcurrency,
         shouldStop: watch.shouldStop,
       });
@@ -298,7 +306,7 @@ export function assistBatches(dependencies: BatchJobDependencies, worker: Worker
     if (!('lines' in check) || check.fileError !== null) return;
     const watch = watchBatch(dependencies, batch, job.id, false);
     try {
-      await worker.assist(job, signal, lineRunner(dependencies, batch, check, payload.caller), {
+      await worker.assist(job, signal, lineRunner(dependencies, batch, check, payload.caller, watch.signal), {
         concurrency: dependencies.itemConcurrency,
         shouldStop: watch.shouldStop,
       });

@@ -8,6 +8,7 @@
  */
 import { randomAlphanumeric } from '../api/ids.js';
 import type { InternalCall } from '../app-env.js';
+import { ItemDeferred } from '../jobs/worker.js';
 import { abortableDelay } from '../util/abortable-delay.js';
 import type { ValidLine } from './batch-input.js';
 import type { ModelConcurrency } from './model-concurrency.js';
@@ -61,9 +62,23 @@ async function readBody(response: Response): Promise<unknown> {
   }
 }
 
+/** Waits, unless `stopWaiting` fires first: then the line was not run (ItemDeferred). */
+async function unlessStopped<T>(wait: (signal: AbortSignal) => Promise<T>, signal: AbortSignal, stopWaiting: AbortSignal | undefined): Promise<T> {
+  if (stopWaiting === undefined) return wait(signal);
+  if (stopWaiting.aborted) throw new ItemDeferred('The batch is stopping');
+  try {
+    return await wait(AbortSignal.any([signal, stopWaiting]));
+  } catch (error) {
+    if (!signal.aborted && stopWaiting.aborted) throw new ItemDeferred('The batch is stopping');
+    throw error;
+  }
+}
+
 /**
- * Runs the line; resolves with the result line and whether it succeeded (2xx). Rejects only
- * when `signal` aborts (the worker stops or loses the batch).
+ * Runs the line; resolves with the result line and whether it succeeded (2xx). Rejects when
+ * `signal` aborts (the worker stops or loses the batch), and with ItemDeferred when
+ * `stopWaiting` fires (cancelled, expired) before the request is sent or while it waits to be
+ * retried: a request in flight is always let finish.
  */
 export async function runBatchLine(
   line: ValidLine,
@@ -71,6 +86,7 @@ export async function runBatchLine(
   caller: InternalCall & { origin?: string | null },
   options: LineRunOptions,
   signal: AbortSignal,
+  stopWaiting?: AbortSignal,
 ): Promise<{ result: BatchResultLine; ok: boolean }> {
   const id = newBatchRequestId();
   const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -79,7 +95,7 @@ export async function runBatchLine(
   const baseMs = options.retryBaseMs ?? 1_000;
   for (let attempt = 1; ; attempt++) {
     signal.throwIfAborted();
-    const release = await options.limits.acquire(line.model, signal);
+    const release = await unlessStopped((waitSignal) => options.limits.acquire(line.model, waitSignal), signal, stopWaiting);
     let response: Response | null = null;
     let body: unknown;
     let failure: Error | null = null;
@@ -96,7 +112,8 @@ export async function runBatchLine(
     const code = (body as { error?: { code?: unknown } } | undefined)?.error?.code;
     const again = failure !== null || retryable(status, code);
     if (again && attempt < options.maxAttempts) {
-      await abortableDelay(retryDelayMs(response, attempt, baseMs), signal);
+      const delayMs = retryDelayMs(response, attempt, baseMs);
+      await unlessStopped((waitSignal) => abortableDelay(delayMs, waitSignal), signal, stopWaiting);
       continue;
     }
     if (response === null) {

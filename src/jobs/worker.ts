@@ -25,6 +25,14 @@ export interface ProcessItemsOptions {
   shouldStop?: () => boolean;
 }
 
+/** Thrown by an item's run that did not start its work (it was told to stop first): the item goes back to pending. */
+export class ItemDeferred extends Error {
+  constructor(message = 'Deferred') {
+    super(message);
+    this.name = 'ItemDeferred';
+  }
+}
+
 /** Thrown by an item's run to record a failure together with a result (what the failure produced). */
 export class ItemFailure extends Error {
   constructor(
@@ -276,7 +284,7 @@ export class Worker {
               await this.queue.completeItem(job.id, item.itemKey, result ?? null);
             } catch (error) {
               if (itemAbort.signal.aborted) return; // another worker holds the item now
-              if (signal.aborted) await this.queue.releaseItems(job.id, this.id, [item.itemKey]);
+              if (signal.aborted || error instanceof ItemDeferred) await this.queue.releaseItems(job.id, this.id, [item.itemKey]);
               else await this.queue.failItem(job.id, item.itemKey, message(error), error instanceof ItemFailure ? error.result : undefined);
             }
           })()
