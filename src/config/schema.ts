@@ -134,7 +134,61 @@ export const moderationConfig = z
   .strict();
 export type ModerationConfig = z.infer<typeof moderationConfig>;
 
+/**
+ * How fine-tuning jobs on this base model are trained (docs/fine-tuning.md): `local` (the
+ * built-in CPU LoRA trainer, llama-cpp models), `upstream` (the upstream's own fine-tuning
+ * API, openai-compatible models) or `command` (an external trainer, e.g. a TRL recipe).
+ */
+export const fineTuningTrainerConfig = z.discriminatedUnion('trainer', [
+  z
+    .object({
+      trainer: z.literal('local'),
+      /** Base learning rate (AdamW), multiplied by the job's learning_rate_multiplier. */
+      learning_rate: z.number().positive().default(2e-4),
+      /** LoRA rank and alpha (the update is scaled by alpha / rank). */
+      rank: positiveInt.default(8),
+      alpha: z.number().positive().default(16),
+      /** Matrices adapted: attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down (default: all). */
+      targets: z.array(z.enum(['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'])).min(1).optional(),
+      /** CPU threads of the trainer (default: all cores). */
+      threads: positiveInt.optional(),
+      /** Longest example in tokens (default: the model's context length). */
+      max_sequence_length: positiveInt.optional(),
+      /** Between epochs, state is saved this often so that a restart loses little work. */
+      checkpoint_seconds: positiveInt.default(60),
+    })
+    .strict(),
+  z
+    .object({
+      trainer: z.literal('upstream'),
+      /** How often the upstream job is looked at. */
+      poll_seconds: z.number().positive().default(10),
+    })
+    .strict(),
+  z
+    .object({
+      trainer: z.literal('command'),
+      /**
+       * The trainer's command line (no shell). Placeholders: {training_file} {validation_file}
+       * {output_dir} {base_model} {base_model_path} {n_epochs} {batch_size} {learning_rate}
+       * {learning_rate_multiplier} {seed} {suffix} {job_id}.
+       */
+      command: z.array(z.string().min(1)).min(1),
+      /** Where it runs (default: the job's directory). */
+      working_directory: z.string().min(1).optional(),
+      environment: z.record(z.string(), z.string()).default({}),
+      /** The GGUF LoRA adapter it leaves behind (placeholders as above). */
+      adapter: z.string().min(1).default('{output_dir}/adapter.gguf'),
+      /** Base learning rate, multiplied by the job's learning_rate_multiplier and passed as {learning_rate}. */
+      learning_rate: z.number().positive().default(2e-4),
+    })
+    .strict(),
+]);
+export type FineTuningTrainerConfig = z.infer<typeof fineTuningTrainerConfig>;
+
 const modelCommon = {
+  /** Fine-tuning jobs may use this model as their base (docs/fine-tuning.md); absent: not fine-tunable. */
+  fine_tuning: fineTuningTrainerConfig.optional(),
   /** PII policy and detectors of this model (docs/pii.md); unset: the top-level `pii`. */
   pii: modelPiiConfig.optional(),
   /** Response cache settings of this model (docs/cache.md). */
@@ -209,6 +263,8 @@ export const llamaCppModel = z
     idle_unload_seconds: z.number().int().min(0).default(300),
     /** Jinja chat template used when the model file has none. */
     chat_template: z.string().min(1).optional(),
+    /** GGUF LoRA adapters applied on top of the model (e.g. made by fine-tuning), with their scales. */
+    lora: z.array(z.object({ path: z.string().min(1), scale: z.number().default(1) }).strict()).default([]),
   })
   .strict();
 
@@ -468,6 +524,17 @@ export const batchesConfig = z
   .strict();
 export type BatchesConfig = z.infer<typeof batchesConfig>;
 
+/** Fine-tuning jobs (docs/fine-tuning.md). */
+export const fineTuningConfig = z
+  .object({
+    /** Where jobs keep their files, checkpoints and adapters. Default `<data_dir>/fine-tuning`. */
+    directory: z.string().min(1).optional(),
+    /** Jobs trained at once by this instance. */
+    concurrent_jobs: positiveInt.default(1),
+  })
+  .strict();
+export type FineTuningConfig = z.infer<typeof fineTuningConfig>;
+
 export const configSchema = z
   .object({
     server: serverConfig.default(serverConfig.parse({})),
@@ -485,6 +552,8 @@ export const configSchema = z
     files: filesConfig.default(filesConfig.parse({})),
     /** The Batch API's worker (docs/batches.md). */
     batches: batchesConfig.default(batchesConfig.parse({})),
+    /** Fine-tuning jobs (docs/fine-tuning.md). */
+    fine_tuning: fineTuningConfig.default(fineTuningConfig.parse({})),
     /** PII detection and the request policy (docs/pii.md). */
     pii: piiConfig.default(piiConfig.parse({})),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
