@@ -5,6 +5,13 @@
  * without requests. Embeddings use a second, embedding-only context per model, created on
  * the first embedding request (`acquireEmbedding`); node-llama-cpp evaluates one input at a
  * time on it, so concurrent embedding requests of a model are serialized. Load failures become a clear 503 and are retried by the next request.
+ *
+ * LoRA adapters (`lora`, e.g. fine-tuned models) are applied per context: llama.cpp sets
+ * adapters on a context, not on the model, so configured models with the same `path` (and
+ * `gpu_layers`) share one LlamaModel, reference-counted across their slots, each with its
+ * own context and adapters (an adapter file is loaded once per LlamaModel, cached by path,
+ * and freed with it). Embedding contexts take no adapters (the base model's embeddings).
+ * A missing or unloadable adapter file is a 503 naming the adapter's path.
  */
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -45,15 +52,26 @@ export interface SequenceLease {
   release(): Promise<void>;
 }
 
+/** A slot's model: also its sequence pool and the key of the shared LlamaModel it holds. */
+type SlotModel = LoadedModel & { pool: SequencePool<LlamaContextSequence>; modelKey: string };
+
 interface Slot {
-  loading?: Promise<LoadedModel & { pool: SequencePool<LlamaContextSequence> }>;
+  loading?: Promise<SlotModel>;
   users: number;
   idleTimer?: NodeJS.Timeout;
+}
+
+/** A LlamaModel shared by the slots of the configured models with the same file and `gpu_layers`. */
+interface SharedModel {
+  loading: Promise<LlamaModel>;
+  /** Slots holding it (loaded or loading); the model is disposed when the last one lets go. */
+  holders: number;
 }
 
 export class LoadedModels {
   private llama?: Promise<Llama>;
   private readonly slots = new Map<string, Slot>();
+  private readonly models = new Map<string, SharedModel>();
   private closed = false;
 
   constructor(private readonly options: { gpu: 'auto' | false }) {}
@@ -90,33 +108,35 @@ export class LoadedModels {
 
   private async loadNow(config: LlamaCppModelConfig) {
     const path = resolve(config.path);
-    try {
-      const info = await stat(path);
-      if (!info.isFile()) throw modelLoadFailed(config.name, path, 'not a file');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw modelLoadFailed(config.name, path, 'no such file');
-      if ((error as { code?: unknown }).code === 'model_load_failed') throw error;
-      throw modelLoadFailed(config.name, path, shortReason(error));
-    }
+    await checkFile(config.name, path, 'no such file');
+    const adapters = config.lora.map((adapter) => ({ filePath: resolve(adapter.path), scale: adapter.scale }));
+    for (const adapter of adapters) await checkFile(config.name, adapter.filePath, 'no such LoRA adapter file');
     let llama: Llama;
     try {
       llama = await this.getLlama();
     } catch (error) {
       throw modelLoadFailed(config.name, path, `llama.cpp is not available on this machine (${shortReason(error)})`);
     }
-    let model: LlamaModel;
-    try {
-      model = await llama.loadModel({ modelPath: path, gpuLayers: config.gpu_layers });
-    } catch (error) {
-      throw modelLoadFailed(config.name, path, `not a loadable GGUF model (${shortReason(error)})`);
-    }
+    const model = await this.holdModel(llama, config, path);
+    let context: LlamaContext;
     try {
       const contextSize = config.context_size ?? Math.min(model.trainContextSize, DEFAULT_CONTEXT_CAP);
-      const context = await model.createContext({
+      context = await model.createContext({
         contextSize,
         sequences: config.parallel,
         threads: config.threads ?? availableParallelism(),
+        ...(adapters.length > 0 ? { lora: { adapters } } : {}),
       });
+    } catch (error) {
+      await this.releaseModel(modelKey(config));
+      const reason = shortReason(error);
+      // node-llama-cpp names the adapter that failed ("Failed to initialize LoRA adapter \"…\"").
+      const adapter = adapters.find((candidate) => reason.includes(candidate.filePath));
+      if (adapter) throw modelLoadFailed(config.name, adapter.filePath, `not a loadable LoRA adapter for '${path}' (${reason})`);
+      const which = adapters.length > 0 ? ` with the LoRA adapters ${adapters.map((a) => `'${a.filePath}'`).join(', ')}` : '';
+      throw modelLoadFailed(config.name, path, `cannot create a context${which} (${reason})`);
+    }
+    try {
       const sequences = Array.from({ length: config.parallel }, () => context.getSequence());
       const hasTemplate = typeof model.fileInfo.metadata.tokenizer?.chat_template === 'string';
       const lib = await importNodeLlamaCpp();
@@ -124,19 +144,54 @@ export class LoadedModels {
         !hasTemplate && config.chat_template !== undefined
           ? new lib.JinjaTemplateChatWrapper({ template: config.chat_template })
           : lib.resolveChatWrapper(model);
-      const loaded: LoadedModel & { pool: SequencePool<LlamaContextSequence> } = {
+      const loaded: SlotModel = {
         lib,
         model,
         context,
         chatWrapper,
         contextSize: context.contextSize,
         pool: new SequencePool(sequences, { maxWaiting: config.max_queue, maxWaitMs: config.queue_timeout_seconds * 1000 }, config.name),
+        modelKey: modelKey(config),
       };
       return loaded;
     } catch (error) {
-      await model.dispose().catch(() => {});
+      await context.dispose().catch(() => {});
+      await this.releaseModel(modelKey(config));
       throw modelLoadFailed(config.name, path, `cannot create a context (${shortReason(error)})`);
     }
+  }
+
+  /** The model file loaded (or shared with another configured model), held once more. */
+  private async holdModel(llama: Llama, config: LlamaCppModelConfig, path: string): Promise<LlamaModel> {
+    const key = modelKey(config);
+    let shared = this.models.get(key);
+    if (!shared) {
+      const entry: SharedModel = {
+        loading: llama.loadModel({ modelPath: path, gpuLayers: config.gpu_layers }).catch((error: unknown) => {
+          if (this.models.get(key) === entry) this.models.delete(key);
+          throw error;
+        }),
+        holders: 0,
+      };
+      this.models.set(key, (shared = entry));
+    }
+    shared.holders++;
+    try {
+      return await shared.loading;
+    } catch (error) {
+      throw modelLoadFailed(config.name, path, `not a loadable GGUF model (${shortReason(error)})`);
+    }
+  }
+
+  /** Lets go of a model that holdModel returned; disposes it when no slot holds it any more. */
+  private async releaseModel(key: string): Promise<void> {
+    const shared = this.models.get(key);
+    if (!shared) return;
+    shared.holders--;
+    if (shared.holders > 0) return;
+    this.models.delete(key);
+    const model = await shared.loading.catch(() => undefined);
+    await model?.dispose();
   }
 
   /** A free sequence of the model, loading the model if needed; waits (FIFO) when all are busy. */
@@ -211,9 +266,14 @@ export class LoadedModels {
     slot.loading = undefined;
     const loaded = await loading.catch(() => undefined);
     if (!loaded) return;
+    await this.unload(loaded);
+  }
+
+  /** Disposes a slot's contexts and lets go of its model. */
+  private async unload(loaded: SlotModel): Promise<void> {
     await disposeEmbedding(loaded);
     await loaded.context.dispose();
-    await loaded.model.dispose();
+    await this.releaseModel(loaded.modelKey);
   }
 
   /** Whether the named model is loaded (or loading). */
@@ -228,9 +288,7 @@ export class LoadedModels {
       clearTimeout(slot.idleTimer);
       if (slot.loading) loads.push(slot.loading.then(async (loaded) => {
         loaded.pool.rejectWaiting(new Error('the server is shutting down'));
-        await disposeEmbedding(loaded);
-        await loaded.context.dispose();
-        await loaded.model.dispose();
+        await this.unload(loaded);
       }, () => {}));
       slot.loading = undefined;
     }
@@ -239,6 +297,23 @@ export class LoadedModels {
     this.llama = undefined;
     if (llama) await (await llama.catch(() => undefined))?.dispose();
   }
+}
+
+/** Configured models with the same file and GPU offload share one LlamaModel. */
+function modelKey(config: LlamaCppModelConfig): string {
+  return `${resolve(config.path)}\0${String(config.gpu_layers)}`;
+}
+
+/** Rejects with a 503 naming `path` unless it is a file. */
+async function checkFile(modelName: string, path: string, missing: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw modelLoadFailed(modelName, path, missing);
+    throw modelLoadFailed(modelName, path, shortReason(error));
+  }
+  if (!info.isFile()) throw modelLoadFailed(modelName, path, 'not a file');
 }
 
 async function disposeEmbedding(loaded: LoadedModel): Promise<void> {
