@@ -19,6 +19,7 @@ import { moderationsHandler } from './api/moderations.js';
 import { modelsRoutes } from './api/models.js';
 import { filesRoutes, type FilesDependencies } from './api/files.js';
 import { batchesRoutes, type BatchesDependencies } from './api/batches.js';
+import { deleteModelHandler, fineTuningRoutes, type FineTuningApiDependencies } from './api/fine-tuning.js';
 import type { KeyAuthenticator } from './auth/key-authenticator.js';
 import { methodNotAllowed, unknownRoute } from './errors/gateway-error.js';
 import { createErrorHandler, errorResponse } from './errors/render-error.js';
@@ -55,6 +56,8 @@ export interface AppDependencies extends ApiDependencies {
   files?: FilesDependencies;
   /** The Batch API (`/v1/batches`); absent: no such routes. */
   batches?: BatchesDependencies;
+  /** The fine-tuning API (`/v1/fine_tuning/jobs`, `DELETE /v1/models/{model}`); absent: no such routes. */
+  fineTuning?: FineTuningApiDependencies;
 }
 
 const KNOWN_PATHS = new Map<string, string[]>([
@@ -65,6 +68,7 @@ const KNOWN_PATHS = new Map<string, string[]>([
   ['/v1/models', ['GET']],
   ['/v1/files', ['GET', 'POST']],
   ['/v1/batches', ['GET', 'POST']],
+  ['/v1/fine_tuning/jobs', ['GET', 'POST']],
   ['/v1/tokens', ['POST']],
   ['/admin/keys', ['GET', 'POST']],
   ['/admin/usage', ['GET']],
@@ -75,11 +79,14 @@ const KNOWN_PATHS = new Map<string, string[]>([
 
 /** Methods of the routes with an id in their path (for 405 rather than 404). */
 function allowedMethodsOf(path: string, dependencies: AppDependencies): string[] | undefined {
-  if (path.startsWith('/v1/models/')) return ['GET'];
+  if (path.startsWith('/v1/models/')) return dependencies.fineTuning ? ['GET', 'DELETE'] : ['GET'];
   if (dependencies.files && /^\/v1\/files\/[^/]+$/.test(path)) return ['GET', 'DELETE'];
   if (dependencies.files && /^\/v1\/files\/[^/]+\/content$/.test(path)) return ['GET'];
   if (dependencies.batches && /^\/v1\/batches\/[^/]+$/.test(path)) return ['GET'];
   if (dependencies.batches && /^\/v1\/batches\/[^/]+\/cancel$/.test(path)) return ['POST'];
+  if (dependencies.fineTuning && /^\/v1\/fine_tuning\/jobs\/[^/]+$/.test(path)) return ['GET'];
+  if (dependencies.fineTuning && /^\/v1\/fine_tuning\/jobs\/[^/]+\/(cancel|pause|resume)$/.test(path)) return ['POST'];
+  if (dependencies.fineTuning && /^\/v1\/fine_tuning\/jobs\/[^/]+\/(events|checkpoints)$/.test(path)) return ['GET'];
   return undefined;
 }
 
@@ -115,6 +122,10 @@ export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
   v1.post('/moderations', moderationsHandler(dependencies));
   if (dependencies.files) v1.route('/files', filesRoutes(dependencies.files));
   if (dependencies.batches) v1.route('/batches', batchesRoutes(dependencies.batches));
+  if (dependencies.fineTuning) {
+    v1.route('/fine_tuning', fineTuningRoutes(dependencies.fineTuning));
+    v1.delete('/models/:id{.+}', deleteModelHandler(dependencies.fineTuning));
+  }
   if (dependencies.keys) v1.post('/tokens', mintTokenHandler({ tokens: dependencies.keys.tokens, maxBodyBytes: dependencies.maxBodyBytes }));
   app.route('/v1', v1);
 

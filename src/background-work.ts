@@ -12,6 +12,7 @@ import type { Config } from './config/schema.js';
 import type { BlobStore } from './files/blob-store.js';
 import type { ModelRegistry } from './gateway/model-registry.js';
 import { Worker } from './jobs/worker.js';
+import { createFineTuneJobHandler, FINE_TUNE_JOB_KIND, type FineTuningDependencies } from './fine-tuning/fine-tuning-job.js';
 import type { Store } from './storage/spec.js';
 
 export interface BackgroundWork {
@@ -27,9 +28,39 @@ export interface BackgroundWorkOptions {
   models: ModelRegistry;
   logger: Logger;
   fetch: InternalFetch;
+  /** Fine-tuning jobs (their trainers, directory, …); absent: none run here. */
+  fineTuning?: FineTuningDependencies;
 }
 
 export function startBackgroundWork(options: BackgroundWorkOptions): BackgroundWork {
+  const batchWork = startBatchWork(options);
+  const fineTuning = options.fineTuning;
+  const concurrent = options.config.fine_tuning.concurrent_jobs;
+  const fineTuningWorker =
+    fineTuning === undefined || concurrent === 0
+      ? undefined
+      : new Worker({
+          queue: options.store.jobs,
+          handlers: { [FINE_TUNE_JOB_KIND]: createFineTuneJobHandler(fineTuning) },
+          concurrency: concurrent,
+          leaseMs: options.config.fine_tuning.lease_seconds * 1000,
+          // A trainer stops at its next step and saves its state; then the job is released.
+          stopGraceMs: 15_000,
+          onError: (error) => options.logger.warn({ err: error }, 'The fine-tuning worker hit an error; carrying on'),
+        });
+  fineTuningWorker?.start();
+  return {
+    wake: () => {
+      batchWork.wake();
+      fineTuningWorker?.poke();
+    },
+    async stop() {
+      await Promise.all([batchWork.stop(), fineTuningWorker?.stop(0)]);
+    },
+  };
+}
+
+function startBatchWork(options: BackgroundWorkOptions): BackgroundWork {
   const { config, store, logger } = options;
   if (!config.batches.worker) return { wake: () => undefined, stop: async () => undefined };
   const batches = config.batches;

@@ -40,6 +40,8 @@ import { RecordReplayStore } from './providers/openai-compatible/record-replay-c
 import { CacheConfigError, createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { LocalDiskBlobStore } from './files/blob-store.js';
 import { startBackgroundWork } from './background-work.js';
+import { FineTunedModels } from './fine-tuning/fine-tuned-models.js';
+import { createFineTuningTrainers } from './fine-tuning/trainers.js';
 
 export interface ServeOptions {
   configPath?: string | undefined;
@@ -211,6 +213,9 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     throw error;
   }
 
+  const fineTunedModels = new FineTunedModels({ resources: store.resources, models, providerFor, logger });
+  await fineTunedModels.start();
+  const fineTuningDirectory = config.fine_tuning.directory === undefined ? join(dataDirectory, 'fine-tuning') : resolve(workingDirectory, config.fine_tuning.directory);
   const blobs = new LocalDiskBlobStore(config.files.directory === undefined ? join(dataDirectory, 'files') : resolve(workingDirectory, config.files.directory));
   let wakeWorker = (): void => undefined;
   const app = createApp({
@@ -234,10 +239,29 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     metricsRegistry: metrics.registry,
     files: { files: store.files, blobs, maxBytes: config.files.max_bytes },
     batches: { resources: store.resources, queue: store.jobs, files: store.files, maxBodyBytes: config.server.max_body_bytes, onChange: () => wakeWorker() },
+    fineTuning: { resources: store.resources, queue: store.jobs, files: store.files, models, fineTunedModels, maxBodyBytes: config.server.max_body_bytes, onChange: () => wakeWorker() },
     ...(config.audit.enabled ? {} : { recorder: { record: () => {} } }),
   });
 
-  const background = startBackgroundWork({ config, store, blobs, models, logger, fetch: (request, env) => app.fetch(request, env) });
+  const background = startBackgroundWork({
+    config,
+    store,
+    blobs,
+    models,
+    logger,
+    fetch: (request, env) => app.fetch(request, env),
+    fineTuning: {
+      resources: store.resources,
+      files: store.files,
+      blobs,
+      models,
+      tokenCounters,
+      trainers: createFineTuningTrainers(),
+      directory: fineTuningDirectory,
+      logger,
+      onSucceeded: (record) => fineTunedModels.register(record),
+    },
+  });
   wakeWorker = background.wake;
 
   const server: ServerType = await new Promise((resolveListening, rejectListening) => {
@@ -274,6 +298,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         force.unref();
       });
       retention.stop();
+      fineTunedModels.stop();
       await background.stop();
       await recorder.close();
       await metering.limiter.close();

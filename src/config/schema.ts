@@ -143,8 +143,11 @@ export const fineTuningTrainerConfig = z.discriminatedUnion('trainer', [
   z
     .object({
       trainer: z.literal('local'),
-      /** Base learning rate (AdamW), multiplied by the job's learning_rate_multiplier. */
-      learning_rate: z.number().positive().default(2e-4),
+      /**
+       * Learning rate (AdamW) at learning_rate_multiplier 1; the job's multiplier scales it
+       * ('auto' picks 0.05–0.2 as OpenAI does, i.e. 1e-4–4e-4 with this default).
+       */
+      learning_rate: z.number().positive().default(2e-3),
       /** LoRA rank and alpha (the update is scaled by alpha / rank). */
       rank: positiveInt.default(8),
       alpha: z.number().positive().default(16),
@@ -179,8 +182,8 @@ export const fineTuningTrainerConfig = z.discriminatedUnion('trainer', [
       environment: z.record(z.string(), z.string()).default({}),
       /** The GGUF LoRA adapter it leaves behind (placeholders as above). */
       adapter: z.string().min(1).default('{output_dir}/adapter.gguf'),
-      /** Base learning rate, multiplied by the job's learning_rate_multiplier and passed as {learning_rate}. */
-      learning_rate: z.number().positive().default(2e-4),
+      /** Learning rate at learning_rate_multiplier 1; multiplied by the job's multiplier and passed as {learning_rate}. */
+      learning_rate: z.number().positive().default(2e-3),
     })
     .strict(),
 ]);
@@ -529,8 +532,10 @@ export const fineTuningConfig = z
   .object({
     /** Where jobs keep their files, checkpoints and adapters. Default `<data_dir>/fine-tuning`. */
     directory: z.string().min(1).optional(),
-    /** Jobs trained at once by this instance. */
-    concurrent_jobs: positiveInt.default(1),
+    /** Jobs trained at once by this instance (0: none; this instance only serves the API). */
+    concurrent_jobs: z.number().int().min(0).default(1),
+    /** A worker's hold on a job, renewed while it trains: after a crash, others take over once it lapses. */
+    lease_seconds: positiveInt.default(30),
   })
   .strict();
 export type FineTuningConfig = z.infer<typeof fineTuningConfig>;

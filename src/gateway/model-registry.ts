@@ -1,6 +1,7 @@
 /**
  * Resolves the `model` a client sends to its configured entry and the provider that
- * serves it. Built once at start from the config and passed in.
+ * serves it. Built once at start from the config and passed in; fine-tuned models are added
+ * and removed while the server runs (`add`, `remove`).
  */
 import type { ModelConfig } from '../config/schema.js';
 import { modelNotFound } from '../errors/gateway-error.js';
@@ -32,5 +33,15 @@ export class ModelRegistry {
 
   list(): ResolvedModel[] {
     return [...this.#models.values()];
+  }
+
+  /** Adds (or replaces) a model made while the server runs: a fine-tuned model. */
+  add(entry: ResolvedModel): void {
+    this.#models.set(entry.config.name, entry);
+  }
+
+  /** Removes a model added with `add`; false when there was none. */
+  remove(name: string): boolean {
+    return this.#models.delete(name);
   }
 }
