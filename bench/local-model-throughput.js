@@ -40,6 +40,7 @@
 // Exit code: 0 ok (whatever the verdicts), 1 a request failed or a target was not measured,
 // 2 the harness failed.
 
+import { argFlag, argValue, opt, printHelpIfAsked } from './flags.js';
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -57,25 +58,7 @@ const NODE = process.execPath;
 // ---------------------------------------------------------------------------------------------
 // Options
 
-function argValue(name) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i !== -1 && i + 1 < process.argv.length && !process.argv[i + 1].startsWith('--')) return process.argv[i + 1];
-  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return eq ? eq.slice(name.length + 3) : undefined;
-}
-function argFlag(name, envName) {
-  return process.argv.includes(`--${name}`) || ['1', 'true', 'yes'].includes(String(process.env[envName] ?? '').toLowerCase());
-}
-function opt(name, envName, fallback) {
-  const v = argValue(name) ?? process.env[envName];
-  return v === undefined || v === '' ? fallback : v;
-}
-
-if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  const src = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
-  console.log(src.slice(1, src.findIndex((l) => l.startsWith('import'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
-  process.exit(0);
-}
+printHelpIfAsked(fileURLToPath(import.meta.url), fs.readFileSync);
 
 const NCPU = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
 const QUICK = argFlag('quick', 'BENCH_QUICK');

@@ -27,6 +27,7 @@
 // --quick: 1 round of 1 step on a smaller model (embedding 256), to check that it works.
 // Exit code: 0 ok, 1 the variants disagreed on a loss (> 1e-4), 2 the harness failed.
 
+import { argFlag, argValue, opt, printHelpIfAsked } from './flags.js';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,25 +39,7 @@ import { f1, f2, gitInfo, log, machineInfo, table } from './harness.js';
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
 
-function argValue(name) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i !== -1 && i + 1 < process.argv.length && !process.argv[i + 1].startsWith('--')) return process.argv[i + 1];
-  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return eq ? eq.slice(name.length + 3) : undefined;
-}
-function argFlag(name, envName) {
-  return process.argv.includes(`--${name}`) || ['1', 'true', 'yes'].includes(String(process.env[envName] ?? '').toLowerCase());
-}
-function opt(name, envName, fallback) {
-  const v = argValue(name) ?? process.env[envName];
-  return v === undefined || v === '' ? fallback : v;
-}
-
-if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  const src = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
-  console.log(src.slice(1, src.findIndex((l) => l.startsWith('import'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
-  process.exit(0);
-}
+printHelpIfAsked(fileURLToPath(import.meta.url), fs.readFileSync);
 
 const QUICK = argFlag('quick', 'BENCH_QUICK');
 const OPTS = {

@@ -12,7 +12,7 @@ import { readExamples } from './dataset/read-examples.js';
 import type { ChatTokenizer } from './dataset/chat-tokenizer.js';
 import { TokenizationError } from './dataset/training-history.js';
 import type { TrainingExample } from './local-trainer/lora-trainer.js';
-import { mulberry32 } from './local-trainer/seeded-random.js';
+import { mulberry32 } from '../util/seeded-random.js';
 import { TrainerError } from './trainer-spec.js';
 
 export interface TokenizedFile {

@@ -15,6 +15,7 @@
  * 5..260 <0x00>..<0xFF> (byte fallback), 261 "▁", printable ASCII, prefixes of a few words.
  */
 import { writeFile } from 'node:fs/promises';
+import { mulberry32 } from '../util/seeded-random.js';
 
 const GGUF_TYPE = { UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12 } as const;
 const GGML_TYPE = { F32: 0, F16: 1 } as const;
@@ -55,17 +56,6 @@ export interface TinyGgufOptions {
    * syntax (e.g. a chat template's function-call prefix) as one token.
    */
   extraTokens?: string[];
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function makeNormal(rand: () => number): () => number {

@@ -14,7 +14,7 @@ import { loadLlamaWeights, type Precision } from './llama-weights.js';
 import { LoraParameters, LORA_TARGETS } from './lora-parameters.js';
 import { LlamaLoraModel } from './llama-lora-model.js';
 import { selectKernels, type KernelChoice } from './matmul-kernels.js';
-import { mulberry32 } from './seeded-random.js';
+import { mulberry32 } from '../../util/seeded-random.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'chatgate-lora-grad-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));

@@ -16,7 +16,7 @@ import { LoraParameters, LORA_TARGETS } from './lora-parameters.js';
 import { LlamaLoraModel } from './llama-lora-model.js';
 import { selectKernels } from './matmul-kernels.js';
 import { writeLoraAdapter } from './lora-adapter-writer.js';
-import { mulberry32 } from './seeded-random.js';
+import { mulberry32 } from '../../util/seeded-random.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'chatgate-lora-parity-'));
 let llama: Llama;

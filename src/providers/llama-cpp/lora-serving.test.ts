@@ -16,7 +16,7 @@ import { openGguf } from '../../fine-tuning/local-trainer/gguf-reader.js';
 import { readLlamaHyperparameters } from '../../fine-tuning/local-trainer/llama-weights.js';
 import { LoraParameters, LORA_TARGETS } from '../../fine-tuning/local-trainer/lora-parameters.js';
 import { writeLoraAdapter } from '../../fine-tuning/local-trainer/lora-adapter-writer.js';
-import { mulberry32 } from '../../fine-tuning/local-trainer/seeded-random.js';
+import { mulberry32 } from '../../util/seeded-random.js';
 import { createLlamaCppProvider, type LlamaCppProvider } from './llama-cpp-provider.js';
 import { LoadedModels } from './loaded-models.js';
 

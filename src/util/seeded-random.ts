@@ -1,4 +1,4 @@
-/** A small seeded PRNG (mulberry32, uniform in [0, 1)) for reproducible LoRA initialisation. */
+/** A small seeded PRNG (mulberry32, uniform in [0, 1)): reproducible LoRA initialisation, shuffles and synthetic test models. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
