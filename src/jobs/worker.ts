@@ -252,6 +252,7 @@ export class Worker {
     const leaseMs = options.leaseMs ?? this.leaseMs;
     const pollMs = options.pollMs ?? 200;
     const shouldStop = options.shouldStop ?? (() => false);
+    const claimAtLeast = Math.min(8, Math.ceil(concurrency / 4));
     const inFlight = new Map<string, Promise<void>>();
     /** Per item: aborted when its lease is lost (it expired and another worker took the item). */
     const itemAborts = new Map<string, AbortController>();
@@ -273,6 +274,12 @@ export class Worker {
           return;
         }
         const free = concurrency - inFlight.size;
+        // With many items in flight, claim a few at a time rather than one per finished item
+        // (a claim is a write transaction).
+        if (inFlight.size > 0 && free < claimAtLeast) {
+          await slotFreed();
+          continue;
+        }
         const items = free > 0 ? await this.queue.claimItems(job.id, this.id, free, leaseMs) : [];
         for (const item of items) {
           const itemAbort = new AbortController();

@@ -197,9 +197,13 @@ export class PostgresJobQueue implements JobQueue {
     if (limit === 0) return [];
     const now = this.now();
     const result = await this.pool.query<ItemRow & { id: number }>(
-      'WITH picked AS MATERIALIZED (' +
-        "SELECT id FROM job_items WHERE job_id = $1 AND (state = 'pending' OR (state = 'running' AND leased_until < $4)) " +
-        'ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED) ' +
+      // Expired leases first, then pending items: each on job_items_claim_index (job_id, state, id),
+      // rather than one OR over both states that reads every item of the job.
+      'WITH expired AS MATERIALIZED (' +
+        "SELECT id FROM job_items WHERE job_id = $1 AND state = 'running' AND leased_until < $4 ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED), " +
+        "pending AS MATERIALIZED (SELECT id FROM job_items WHERE job_id = $1 AND state = 'pending' ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED), " +
+        'picked AS MATERIALIZED (SELECT id FROM (SELECT id, 0 AS rank FROM expired UNION ALL SELECT id, 1 AS rank FROM pending) AS candidates ' +
+        'ORDER BY rank, id LIMIT $5) ' +
         "UPDATE job_items SET state = 'running', attempt = attempt + 1, worker = $2, leased_until = $3, updated_at = $4 " +
         `FROM picked WHERE job_items.id = picked.id RETURNING job_items.id, ${itemColumnList.split(', ').map((column) => `job_items.${column}`).join(', ')}`,
       [jobId, worker, now + leaseMs, now, limit],

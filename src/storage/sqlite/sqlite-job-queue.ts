@@ -192,11 +192,18 @@ export class SqliteJobQueue implements JobQueue {
     if (limit === 0) return [];
     const claim = this.database.transaction((): JobItem[] => {
       const now = this.now();
+      // Two queries, each on job_items_claim_index (job_id, state, id): with an OR between the
+      // states SQLite scans and sorts every item of the job, on each claim of a 50,000-line batch.
       const ids = this.statements
-        .get<[string, number, number], { id: number }>(
-          "SELECT id FROM job_items WHERE job_id = ? AND (state = 'pending' OR (state = 'running' AND leased_until < ?)) ORDER BY id LIMIT ?",
-        )
+        .get<[string, number, number], { id: number }>("SELECT id FROM job_items WHERE job_id = ? AND state = 'running' AND leased_until < ? ORDER BY id LIMIT ?")
         .all(jobId, now, limit);
+      if (ids.length < limit) {
+        ids.push(
+          ...this.statements
+            .get<[string, number], { id: number }>("SELECT id FROM job_items WHERE job_id = ? AND state = 'pending' ORDER BY id LIMIT ?")
+            .all(jobId, limit - ids.length),
+        );
+      }
       const update = this.statements.get<[string, number, number, number], ItemRow>(
         "UPDATE job_items SET state = 'running', attempt = attempt + 1, worker = ?, leased_until = ?, updated_at = ? " +
           `WHERE id = ? RETURNING ${itemColumnList}`,
