@@ -259,7 +259,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       trainers: createFineTuningTrainers(),
       directory: fineTuningDirectory,
       logger,
-      onSucceeded: (record) => fineTunedModels.register(record),
+      onSucceeded: (record) => void fineTunedModels.register(record).catch((error: unknown) => logger.warn({ err: error, job: record.id }, 'Could not serve a fine-tuned model yet; the next sync retries')),
     },
   });
   wakeWorker = background.wake;

@@ -229,9 +229,10 @@ function progressOf(dependencies: FineTuningDependencies, record: FineTuningReco
     async checkpoint(checkpoint) {
       const data: CheckpointData = {
         step_number: checkpoint.step,
-        fine_tuned_model_checkpoint: checkpoint.upstreamModel ?? `${modelName}:ckpt-step-${checkpoint.step}`,
+        fine_tuned_model_checkpoint: `${modelName}:ckpt-step-${checkpoint.step}`,
         metrics: { step: checkpoint.step, ...checkpoint.metrics },
         adapter_path: checkpoint.adapterPath,
+        upstream_model: checkpoint.upstreamModel ?? null,
       };
       const id = `ftckpt-${createHash('sha256').update(`${record.id}:checkpoint:${checkpoint.step}`).digest('hex').slice(0, 24)}`;
       await dependencies.resources.addEvent(FINE_TUNING_KIND, record.id, 'checkpoints', { id, data, createdAt: Date.now() });

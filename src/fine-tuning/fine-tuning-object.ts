@@ -110,6 +110,8 @@ export interface CheckpointData {
   metrics: Record<string, number>;
   /** The adapter of this checkpoint (local and command trainers). */
   adapter_path: string | null;
+  /** The upstream's name of this checkpoint's model (upstream trainer). */
+  upstream_model?: string | null;
   [key: string]: unknown;
 }
 

@@ -145,6 +145,10 @@ describe('fine-tuning with the local trainer', () => {
 
     const listed = (await client.models.list()).data.map((model) => model.id);
     expect(listed).toContain(job.fine_tuned_model);
+    // Checkpoints are models too (the last one is the final adapter).
+    expect(listed).toContain(checkpoints[0]!.fine_tuned_model_checkpoint);
+    const fromCheckpoint = await client.chat.completions.create({ model: checkpoints[0]!.fine_tuned_model_checkpoint, max_tokens: 8, messages: [{ role: 'user', content: PAIRS[0]!.question }] });
+    expect(fromCheckpoint.model).toBe(checkpoints[0]!.fine_tuned_model_checkpoint);
     const tunedMatches = await greedyAnswers(job.fine_tuned_model!);
     console.log(`[fine-tuning] loss ${first.toFixed(3)} → ${last.toFixed(3)}; greedy exact answers: base ${baseMatches}/12, fine-tuned ${tunedMatches}/12`);
     expect(baseMatches).toBe(0);
@@ -156,7 +160,9 @@ describe('fine-tuning with the local trainer', () => {
     const deleted = await client.models.delete(job.fine_tuned_model!);
     expect(deleted).toEqual({ id: job.fine_tuned_model, object: 'model', deleted: true });
     expect((await refusal(client.chat.completions.create({ model: job.fine_tuned_model!, messages: [{ role: 'user', content: 'hi' }] }))).status).toBe(404);
-    expect((await client.models.list()).data.map((model) => model.id)).not.toContain(job.fine_tuned_model);
+    const remaining = (await client.models.list()).data.map((model) => model.id);
+    expect(remaining).not.toContain(job.fine_tuned_model);
+    expect(remaining.filter((id) => id.startsWith(job.fine_tuned_model!))).toEqual([]);
     expect((await refusal(client.models.delete('tiny'))).status).toBe(403);
   }, 240_000);
 
