@@ -143,8 +143,12 @@ async function runLocalTrainer(run: TrainerRun, progress: TrainerProgress, optio
         step++;
         position++;
         const epochEnd = position === stepsPerEpoch;
-        const metrics: TrainingMetrics = { step, total_steps: totalSteps, epoch: epoch + 1, train_loss: result.loss };
-        if (epochEnd && validation) metrics.valid_loss = (await guard(worker.evaluate(validation.examples))).loss;
+        const metrics: TrainingMetrics = { step, total_steps: totalSteps, epoch: epoch + 1, train_loss: result.loss, train_mean_token_accuracy: result.accuracy };
+        if (epochEnd && validation) {
+          const evaluated = await guard(worker.evaluate(validation.examples));
+          metrics.valid_loss = evaluated.loss;
+          metrics.valid_mean_token_accuracy = evaluated.accuracy;
+        }
         const now = Date.now();
         if (epochEnd || now - lastMetrics >= metricsInterval) {
           await progress.metrics(metrics);
@@ -153,8 +157,15 @@ async function runLocalTrainer(run: TrainerRun, progress: TrainerProgress, optio
         if (epochEnd) {
           const checkpointAdapter = join(run.workDirectory, 'checkpoints', `step-${step}.gguf`);
           await writeAdapterAtomically(worker, checkpointAdapter, run.jobId, guard);
-          const checkpointMetrics: Record<string, number> = { train_loss: result.loss };
-          if (metrics.valid_loss !== undefined) Object.assign(checkpointMetrics, { valid_loss: metrics.valid_loss, full_valid_loss: metrics.valid_loss });
+          const checkpointMetrics: Record<string, number> = { train_loss: result.loss, train_mean_token_accuracy: result.accuracy };
+          if (metrics.valid_loss !== undefined) {
+            Object.assign(checkpointMetrics, {
+              valid_loss: metrics.valid_loss,
+              valid_mean_token_accuracy: metrics.valid_mean_token_accuracy,
+              full_valid_loss: metrics.valid_loss,
+              full_valid_mean_token_accuracy: metrics.valid_mean_token_accuracy,
+            });
+          }
           await saveResume(epoch + 1, 0, () => progress.checkpoint({ step, epoch: epoch + 1, adapterPath: checkpointAdapter, metrics: checkpointMetrics }));
         } else if (now - lastSave >= config.checkpoint_seconds * 1000) {
           await saveResume(epoch, position);

@@ -133,6 +133,8 @@ describe('fine-tuning with the local trainer', () => {
     const last = metrics.at(-1)!.train_loss;
     expect(last).toBeLessThan(first * 0.3);
     expect(metrics.some((entry) => typeof entry.valid_loss === 'number')).toBe(true);
+    const accuracy = events.filter((event) => event.type === 'metrics').map((event) => (event.data as { train_mean_token_accuracy: number }).train_mean_token_accuracy);
+    expect(accuracy.at(-1)!).toBeGreaterThan(accuracy[0]!);
     expect(events.map((event) => event.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^Files validated: 12 examples/), 'The job has successfully completed']));
 
     const checkpoints = (await client.fineTuning.jobs.checkpoints.list(job.id, { limit: 100 })).data;

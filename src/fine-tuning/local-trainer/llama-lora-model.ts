@@ -53,6 +53,8 @@ export interface SequenceLoss {
   lossSum: number;
   /** Targets counted. */
   tokens: number;
+  /** Counted targets the model ranks first (greedy-correct) before the update. */
+  correct: number;
 }
 
 export class LlamaLoraModel {
@@ -198,7 +200,7 @@ export class LlamaLoraModel {
     const rows = tokens.length - 1;
     const positions: number[] = [];
     for (let p = 0; p < rows; p++) if (lossMask[p + 1] === 1) positions.push(p);
-    if (rows < 1 || positions.length === 0) return { lossSum: 0, tokens: 0 };
+    if (rows < 1 || positions.length === 0) return { lossSum: 0, tokens: 0, correct: 0 };
     const hp = this.weights.hparams;
     const d = hp.embeddingLength;
     const V = hp.vocabSize;
@@ -208,6 +210,7 @@ export class LlamaLoraModel {
     if (withGradients) dH.fill(0, 0, rows * d);
 
     let lossSum = 0;
+    let correct = 0;
     for (let start = 0; start < positions.length; start += LOGIT_CHUNK) {
       const n = Math.min(LOGIT_CHUNK, positions.length - start);
       for (let r = 0; r < n; r++) {
@@ -221,7 +224,14 @@ export class LlamaLoraModel {
         const target = tokens[p + 1]!;
         const o = r * V;
         let max = -Infinity;
-        for (let j = 0; j < V; j++) if (L[o + j]! > max) max = L[o + j]!;
+        let best = 0;
+        for (let j = 0; j < V; j++) {
+          if (L[o + j]! > max) {
+            max = L[o + j]!;
+            best = j;
+          }
+        }
+        if (best === target) correct++;
         let sum = 0;
         for (let j = 0; j < V; j++) sum += Math.exp(L[o + j]! - max);
         const logSumExp = max + Math.log(sum);
@@ -245,7 +255,7 @@ export class LlamaLoraModel {
       rmsNormBackward(ws.xFinal, this.weights.outputNorm, ws.invFinal, dH, ws.dX, rows, d);
       for (let l = hp.blockCount - 1; l >= 0; l--) this.backwardBlock(l, ws, rows);
     }
-    return { lossSum, tokens: positions.length };
+    return { lossSum, tokens: positions.length, correct };
   }
 
   /** ws.dX: gradient w.r.t. block l's output on entry, w.r.t. its input on exit. */

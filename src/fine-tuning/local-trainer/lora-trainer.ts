@@ -61,6 +61,8 @@ export interface StepResult {
   loss: number;
   /** Counted (masked-in) target tokens. */
   tokens: number;
+  /** Share of the counted tokens the model ranked first (greedy), before the update; 0 when none. */
+  accuracy: number;
 }
 
 export class LoraTrainer {
@@ -147,26 +149,34 @@ export class LoraTrainer {
   trainStep(batch: readonly TrainingExample[]): StepResult {
     this.checkOpen();
     const total = this.startStep(batch);
-    if (total === 0) return { loss: 0, tokens: 0 };
+    if (total === 0) return { loss: 0, tokens: 0, accuracy: 0 };
     let lossSum = 0;
-    for (const example of batch) lossSum += this.model.lossAndGradients(example.tokens, example.lossMask, total, true).lossSum;
+    let correct = 0;
+    for (const example of batch) {
+      const result = this.model.lossAndGradients(example.tokens, example.lossMask, total, true);
+      lossSum += result.lossSum;
+      correct += result.correct;
+    }
     this.optimizer.update();
-    return { loss: lossSum / total, tokens: total };
+    return { loss: lossSum / total, tokens: total, accuracy: correct / total };
   }
 
   /** trainStep, yielding to the event loop after each example. Same result as trainStep. */
   async trainStepAsync(batch: readonly TrainingExample[]): Promise<StepResult> {
     this.checkOpen();
     const total = this.startStep(batch);
-    if (total === 0) return { loss: 0, tokens: 0 };
+    if (total === 0) return { loss: 0, tokens: 0, accuracy: 0 };
     let lossSum = 0;
+    let correct = 0;
     for (const example of batch) {
-      lossSum += this.model.lossAndGradients(example.tokens, example.lossMask, total, true).lossSum;
+      const result = this.model.lossAndGradients(example.tokens, example.lossMask, total, true);
+      lossSum += result.lossSum;
+      correct += result.correct;
       await new Promise<void>((resolve) => setImmediate(resolve));
       this.checkOpen();
     }
     this.optimizer.update();
-    return { loss: lossSum / total, tokens: total };
+    return { loss: lossSum / total, tokens: total, accuracy: correct / total };
   }
 
   private startStep(batch: readonly TrainingExample[]): number {
@@ -180,10 +190,15 @@ export class LoraTrainer {
   evaluate(examples: readonly TrainingExample[]): StepResult {
     this.checkOpen();
     const total = this.countTargets(examples);
-    if (total === 0) return { loss: 0, tokens: 0 };
+    if (total === 0) return { loss: 0, tokens: 0, accuracy: 0 };
     let lossSum = 0;
-    for (const example of examples) lossSum += this.model.lossAndGradients(example.tokens, example.lossMask, total, false).lossSum;
-    return { loss: lossSum / total, tokens: total };
+    let correct = 0;
+    for (const example of examples) {
+      const result = this.model.lossAndGradients(example.tokens, example.lossMask, total, false);
+      lossSum += result.lossSum;
+      correct += result.correct;
+    }
+    return { loss: lossSum / total, tokens: total, accuracy: correct / total };
   }
 
   /** Logits with the current adapter: row p (of vocabulary size) predicts the token after tokens[p]. */
