@@ -42,7 +42,7 @@ export function chatCompletionsHandler(dependencies: ApiDependencies) {
   return async (context: Context<AppEnv>): Promise<Response> => {
     const request: ChatCompletionRequest = parseWith(chatCompletionRequest, await readJsonBody(context, dependencies.maxBodyBytes));
     checkModelAllowed(context.get('principal'), request.model);
-    const model = dependencies.models.resolve(request.model);
+    const model = dependencies.models.resolve(request.model, context.get('principal')?.project);
     noteModel(context, model.config, request.user);
     checkChatRequest(request, model);
     applyChatPii(context, dependencies, model, request);

@@ -52,7 +52,7 @@ export function completionsHandler(dependencies: ApiDependencies) {
   return async (context: Context<AppEnv>): Promise<Response> => {
     const request = parseWith(completionRequest, await readJsonBody(context, dependencies.maxBodyBytes));
     checkModelAllowed(context.get('principal'), request.model);
-    const model = dependencies.models.resolve(request.model);
+    const model = dependencies.models.resolve(request.model, context.get('principal')?.project);
     noteModel(context, model.config, request.user);
     checkCompletionRequest(request);
     applyCompletionPii(context, dependencies, model, request);

@@ -70,7 +70,7 @@ export function embeddingsHandler(dependencies: ApiDependencies) {
   return async (context: Context<AppEnv>): Promise<Response> => {
     const request = parseEmbeddingRequest(await readJsonBody(context, dependencies.maxBodyBytes));
     checkModelAllowed(context.get('principal'), request.model);
-    const model = dependencies.models.resolve(request.model);
+    const model = dependencies.models.resolve(request.model, context.get('principal')?.project);
     noteModel(context, model.config, request.user);
     const provider = model.provider;
     if (provider.embed === undefined) {

@@ -13,14 +13,14 @@ export function modelsRoutes(models: ModelRegistry): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.get('/', (context) => {
     const principal = context.get('principal');
-    const visible = models.list().filter((model) => !principal || modelAllowed(principal, model.config.name));
+    const visible = models.list(principal?.project).filter((model) => !principal || modelAllowed(principal, model.config.name));
     return context.json({ object: 'list', data: visible.map(toModelObject) });
   });
   routes.get('/:id{.+}', (context) => {
     const id = context.req.param('id');
     const principal = context.get('principal');
     if (principal) checkModelAllowed(principal, id);
-    return context.json(toModelObject(models.resolve(id)));
+    return context.json(toModelObject(models.resolve(id, principal?.project)));
   });
   return routes;
 }

@@ -50,26 +50,26 @@ export class FineTunedModels {
     const served = record.data.served_model;
     if (name === null || served === null || record.data.model_deleted_at !== null || this.registered.has(name)) return;
     const created = record.data.finished_at ?? Math.floor(record.updatedAt / 1000);
-    if (!this.add(name, served, created, record.id)) return;
+    if (!this.add(name, served, created, record.id, record.project)) return;
     const names = [name];
     this.registered.set(name, names);
     const checkpoints = await this.options.resources.listEvents(FINE_TUNING_KIND, record.id, 'checkpoints', { limit: MAX_CHECKPOINTS, order: 'asc' });
     for (const checkpoint of checkpoints) {
       const data = checkpoint.data as CheckpointData;
       const config = checkpointModel(served, data);
-      if (config !== null && this.add(data.fine_tuned_model_checkpoint, config, Math.floor(checkpoint.createdAt / 1000), record.id)) names.push(data.fine_tuned_model_checkpoint);
+      if (config !== null && this.add(data.fine_tuned_model_checkpoint, config, Math.floor(checkpoint.createdAt / 1000), record.id, record.project)) names.push(data.fine_tuned_model_checkpoint);
     }
   }
 
   /** Adds one model to the registry; false when its configuration is unusable or the name is a configured model's. */
-  private add(name: string, served: Record<string, unknown>, created: number, jobId: string): boolean {
+  private add(name: string, served: Record<string, unknown>, created: number, jobId: string, project: string): boolean {
     const parsed = modelConfig.safeParse({ ...served, name });
     if (!parsed.success) {
       this.options.logger.warn({ model: name, job: jobId }, 'A fine-tuned model has an unusable configuration; not served');
       return false;
     }
     if (this.options.models.find(name) !== undefined) return false; // never shadow a configured model
-    this.options.models.add({ config: parsed.data, provider: this.options.providerFor(parsed.data), created });
+    this.options.models.add({ config: parsed.data, provider: this.options.providerFor(parsed.data), created, project });
     return true;
   }
 

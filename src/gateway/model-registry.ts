@@ -12,6 +12,8 @@ export interface ResolvedModel {
   provider: Provider;
   /** Unix seconds at which the model was registered (for `GET /v1/models`). */
   created: number;
+  /** A fine-tuned model: the project it belongs to; other projects neither see nor use it. */
+  project?: string;
 }
 
 export class ModelRegistry {
@@ -21,9 +23,10 @@ export class ModelRegistry {
     for (const entry of entries) this.#models.set(entry.config.name, entry);
   }
 
-  resolve(name: string): ResolvedModel {
+  /** The model, for a caller of `project` (omitted: any); 404 `model_not_found` when unknown or another project's. */
+  resolve(name: string, project?: string): ResolvedModel {
     const found = this.#models.get(name);
-    if (!found) throw modelNotFound(name);
+    if (!found || (project !== undefined && !visibleTo(found, project))) throw modelNotFound(name);
     return found;
   }
 
@@ -31,8 +34,10 @@ export class ModelRegistry {
     return this.#models.get(name);
   }
 
-  list(): ResolvedModel[] {
-    return [...this.#models.values()];
+  /** Every model, or those a caller of `project` may see. */
+  list(project?: string): ResolvedModel[] {
+    const all = [...this.#models.values()];
+    return project === undefined ? all : all.filter((model) => visibleTo(model, project));
   }
 
   /** Adds (or replaces) a model made while the server runs: a fine-tuned model. */
@@ -44,4 +49,8 @@ export class ModelRegistry {
   remove(name: string): boolean {
     return this.#models.delete(name);
   }
+}
+
+function visibleTo(model: ResolvedModel, project: string): boolean {
+  return model.project === undefined || model.project === project;
 }

@@ -156,6 +156,19 @@ describe('fine-tuning with the local trainer', () => {
     expect(baseMatches).toBe(0);
     expect(tunedMatches).toBeGreaterThanOrEqual(9);
 
+    // Another project neither sees nor uses the model, nor the job.
+    const created2 = await fetch(`${chatgate.url.replace(/\/v1$/, '')}/admin/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'stranger', project: 'elsewhere' }),
+    });
+    const stranger = chatgate.client({ apiKey: ((await created2.json()) as { secret: string }).secret });
+    expect((await stranger.models.list()).data.map((model) => model.id)).not.toContain(job.fine_tuned_model);
+    expect((await refusal(stranger.chat.completions.create({ model: job.fine_tuned_model!, messages: [{ role: 'user', content: 'hi' }] }))).status).toBe(404);
+    expect((await refusal(stranger.models.retrieve(job.fine_tuned_model!))).status).toBe(404);
+    expect((await refusal(stranger.models.delete(job.fine_tuned_model!))).status).toBe(404);
+    expect((await refusal(stranger.fineTuning.jobs.retrieve(job.id))).status).toBe(404);
+
     expect((await client.fineTuning.jobs.list({ limit: 100 })).data.map((entry) => entry.id)).toContain(job.id);
     expect((await refusal(client.fineTuning.jobs.cancel(job.id))).status).toBe(409);
 
