@@ -53,8 +53,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI, { toFile } from 'openai';
 import { Pool } from 'undici';
-import { flag } from './flags.js';
+import { argFlag, flag, printHelpIfAsked } from './flags.js';
 import {
+  staleBuild,
   BENCH_DIR,
   PINNING,
   ROOT,
@@ -76,14 +77,8 @@ import {
   table,
 } from './harness.js';
 
-if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  const src = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
-  console.log(src.slice(1, src.findIndex((l) => l.startsWith('import'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
-  process.exit(0);
-}
-
-const boolFlag = (name, envName) =>
-  process.argv.includes(`--${name}`) || ['1', 'true', 'yes'].includes(String(process.env[envName] ?? '').toLowerCase());
+printHelpIfAsked(fileURLToPath(import.meta.url), fs.readFileSync);
+const boolFlag = argFlag;
 
 const OPTS = {
   requests: Number(flag('requests', 'BENCH_REQUESTS', 10_000)),
@@ -131,23 +126,6 @@ cleanUpOnExit({
 function die(msg) {
   console.error(`batch-throughput: ${msg}`);
   process.exit(2);
-}
-
-function staleBuild() {
-  const newest = (dir, re) => {
-    let t = 0;
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) t = Math.max(t, newest(p, re));
-      else if (re.test(e.name)) t = Math.max(t, fs.statSync(p).mtimeMs);
-    }
-    return t;
-  };
-  try {
-    return newest(path.join(ROOT, 'src'), /(?<!\.test)\.ts$/) > newest(path.join(ROOT, 'dist'), /\.js$/);
-  } catch {
-    return true;
-  }
 }
 
 const loadavg = () => os.loadavg().map((v) => v.toFixed(2)).join(' ');

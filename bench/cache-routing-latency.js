@@ -55,6 +55,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { flag } from './flags.js';
 import {
+  staleBuild,
   BENCH_DIR,
   PINNING,
   ROOT,
@@ -157,24 +158,6 @@ async function waitForOtherBenchmarks() {
     running = others();
   }
   return { waitedSec: (Date.now() - t0) / 1000, stillRunning: running };
-}
-
-/** Warns when a source file is newer than the build (with --no-build). */
-function staleBuild() {
-  const newest = (dir, re) => {
-    let t = 0;
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) t = Math.max(t, newest(p, re));
-      else if (re.test(e.name)) t = Math.max(t, fs.statSync(p).mtimeMs);
-    }
-    return t;
-  };
-  try {
-    return newest(path.join(ROOT, 'src'), /(?<!\.test)\.ts$/) > newest(path.join(ROOT, 'dist'), /\.js$/);
-  } catch {
-    return true;
-  }
 }
 
 function redisReachable(url) {

@@ -385,3 +385,21 @@ export function cleanUpOnExit({ dir, keep = false, kill = killAll, onSignal = as
     });
   }
 }
+
+// Whether a source file (the .ts files under src/, tests aside) is newer than the build in dist/ (for --no-build).
+export function staleBuild() {
+  const newest = (dir, re) => {
+    let t = 0;
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) t = Math.max(t, newest(p, re));
+      else if (re.test(e.name)) t = Math.max(t, fs.statSync(p).mtimeMs);
+    }
+    return t;
+  };
+  try {
+    return newest(path.join(ROOT, 'src'), /(?<!\.test)\.ts$/) > newest(path.join(ROOT, 'dist'), /\.js$/);
+  } catch {
+    return true;
+  }
+}

@@ -150,15 +150,10 @@ export class LoraTrainer {
     this.checkOpen();
     const total = this.startStep(batch);
     if (total === 0) return { loss: 0, tokens: 0, accuracy: 0 };
-    let lossSum = 0;
-    let correct = 0;
-    for (const example of batch) {
-      const result = this.model.lossAndGradients(example.tokens, example.lossMask, total, true);
-      lossSum += result.lossSum;
-      correct += result.correct;
-    }
+    const sums = { lossSum: 0, correct: 0 };
+    for (const example of batch) this.accumulate(example, total, true, sums);
     this.optimizer.update();
-    return { loss: lossSum / total, tokens: total, accuracy: correct / total };
+    return stepResult(sums, total);
   }
 
   /** trainStep, yielding to the event loop after each example. Same result as trainStep. */
@@ -166,17 +161,21 @@ export class LoraTrainer {
     this.checkOpen();
     const total = this.startStep(batch);
     if (total === 0) return { loss: 0, tokens: 0, accuracy: 0 };
-    let lossSum = 0;
-    let correct = 0;
+    const sums = { lossSum: 0, correct: 0 };
     for (const example of batch) {
-      const result = this.model.lossAndGradients(example.tokens, example.lossMask, total, true);
-      lossSum += result.lossSum;
-      correct += result.correct;
+      this.accumulate(example, total, true, sums);
       await new Promise<void>((resolve) => setImmediate(resolve));
       this.checkOpen();
     }
     this.optimizer.update();
-    return { loss: lossSum / total, tokens: total, accuracy: correct / total };
+    return stepResult(sums, total);
+  }
+
+  /** Adds one example's loss (and, with gradients, its gradients) to the step's sums. */
+  private accumulate(example: TrainingExample, total: number, withGradients: boolean, sums: { lossSum: number; correct: number }): void {
+    const result = this.model.lossAndGradients(example.tokens, example.lossMask, total, withGradients);
+    sums.lossSum += result.lossSum;
+    sums.correct += result.correct;
   }
 
   private startStep(batch: readonly TrainingExample[]): number {
@@ -191,14 +190,9 @@ export class LoraTrainer {
     this.checkOpen();
     const total = this.countTargets(examples);
     if (total === 0) return { loss: 0, tokens: 0, accuracy: 0 };
-    let lossSum = 0;
-    let correct = 0;
-    for (const example of examples) {
-      const result = this.model.lossAndGradients(example.tokens, example.lossMask, total, false);
-      lossSum += result.lossSum;
-      correct += result.correct;
-    }
-    return { loss: lossSum / total, tokens: total, accuracy: correct / total };
+    const sums = { lossSum: 0, correct: 0 };
+    for (const example of examples) this.accumulate(example, total, false, sums);
+    return stepResult(sums, total);
   }
 
   /** Logits with the current adapter: row p (of vocabulary size) predicts the token after tokens[p]. */
@@ -260,4 +254,8 @@ export class LoraTrainer {
     this.closed = true;
     await this.parallel?.close();
   }
+}
+
+function stepResult(sums: { lossSum: number; correct: number }, total: number): StepResult {
+  return { loss: sums.lossSum / total, tokens: total, accuracy: sums.correct / total };
 }
