@@ -120,7 +120,7 @@ export function registerJobQueueContract(harness: ContractHarness): void {
       expect(await queue.completeItem('job_i', 'c', { line: 'c' })).toBe(true);
       expect(await second!.jobs.completeItem('job_i', 'c', { line: 'other' })).toBe(false);
       expect(await queue.failItem('job_i', 'c', 'late')).toBe(false);
-      expect(await queue.failItem('job_i', 'd', 'bad request')).toBe(true);
+      expect(await queue.failItem('job_i', 'd', 'bad request', { status: 400 })).toBe(true);
       expect(await queue.completeItem('job_i', 'd', 'late')).toBe(false);
       expect(await queue.extendItems('job_i', 'w2', ['c', 'd', 'e'], 10_000)).toEqual(['e']);
       expect(await queue.releaseItems('job_i', 'w2', ['e'])).toBe(1);
@@ -140,7 +140,7 @@ export function registerJobQueueContract(harness: ContractHarness): void {
         ['a', 'succeeded', 'a', null],
         ['b', 'succeeded', 'b', null],
         ['c', 'succeeded', { line: 'c' }, null],
-        ['d', 'failed', null, 'bad request'],
+        ['d', 'failed', { status: 400 }, 'bad request'],
         ['e', 'succeeded', 'e', null],
       ]);
       expect((await queue.listItems('job_i', { state: 'succeeded', afterKey: 'b', limit: 1 })).map((item) => item.itemKey)).toEqual(['c']);
