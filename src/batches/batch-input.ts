@@ -4,9 +4,12 @@
  * batch's `url` and a `body` naming a known `model`. Problems are reported per line
  * (1-based), OpenAI's way; the body itself is checked later, by the endpoint that runs it.
  * Blank lines are skipped. Deterministic: a worker that restarts re-reads the same lines.
+ * A valid line is remembered by where it is in the file (byte offset and length), not by its
+ * text, so a batch's memory does not grow with the size of its requests (images, long
+ * prompts): `requestBody` reads a line's body back when it runs.
  */
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import type { BlobStore } from '../files/blob-store.js';
 import type { BatchLineError } from './batch-object.js';
 
 export interface ValidLine {
@@ -14,8 +17,9 @@ export interface ValidLine {
   line: number;
   customId: string;
   model: string;
-  /** The request body, as JSON text. */
-  body: string;
+  /** Where the line is in the input file (bytes, without its line break). */
+  offset: number;
+  length: number;
 }
 
 export interface InvalidLine {
@@ -53,7 +57,7 @@ function lineError(line: number | null, code: string, message: string, param: st
   return { code, message, param, line };
 }
 
-function checkLine(text: string, line: number, seen: Set<string>, options: InputCheckOptions): InputLine {
+function checkLine(text: string, line: number, offset: number, length: number, seen: Set<string>, options: InputCheckOptions): InputLine {
   const invalid = (customId: string | null, code: string, message: string, param: string | null = null): InvalidLine => ({
     kind: 'invalid',
     line,
@@ -104,7 +108,45 @@ function checkLine(text: string, line: number, seen: Set<string>, options: Input
   if (stream !== undefined && stream !== null && stream !== false) {
     return invalid(customId, 'invalid_value', `Line ${line}: streaming is not available in a batch; remove "stream".`, 'body.stream');
   }
-  return { kind: 'request', line, customId, model, body: JSON.stringify(body) };
+  return { kind: 'request', line, customId, model, offset, length };
+}
+
+/** The file's lines with their byte offsets (a CR before the LF is not part of the line). */
+async function* linesWithOffsets(input: AsyncIterable<Uint8Array>): AsyncGenerator<{ text: string; offset: number; length: number }> {
+  const decoder = new TextDecoder();
+  let pending: Buffer[] = [];
+  let pendingLength = 0;
+  let start = 0;
+  const line = (parts: Buffer[], length: number) => {
+    let bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
+    if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
+    return { text: decoder.decode(bytes), offset: start, length: bytes.length };
+  };
+  for await (const chunk of input) {
+    const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let from = 0;
+    for (let newline = buffer.indexOf(0x0a, from); newline !== -1; newline = buffer.indexOf(0x0a, from)) {
+      const piece = buffer.subarray(from, newline);
+      yield line([...pending, piece], pendingLength + piece.length);
+      start += pendingLength + piece.length + 1;
+      pending = [];
+      pendingLength = 0;
+      from = newline + 1;
+    }
+    if (from < buffer.length) {
+      pending.push(Buffer.from(buffer.subarray(from)));
+      pendingLength += buffer.length - from;
+    }
+  }
+  if (pendingLength > 0) yield line(pending, pendingLength);
+}
+
+/** The body of a valid line, as JSON text, read back from the input file; null when the file is gone. */
+export async function requestBody(blobs: BlobStore, fileId: string, line: ValidLine): Promise<string | null> {
+  const bytes = await blobs.read(fileId, line.offset, line.length);
+  if (bytes === null || bytes.length !== line.length) return null;
+  const parsed = JSON.parse(bytes.toString('utf8').replace(/^\uFEFF/, '')) as { body: unknown };
+  return JSON.stringify(parsed.body);
 }
 
 /** Reads the whole input and checks every line. */
@@ -114,13 +156,11 @@ export async function checkBatchInput(input: Readable, options: InputCheckOption
   let valid = 0;
   let lineNumber = 0;
   let nonBlank = 0;
-  const reader = createInterface({ input, crlfDelay: Infinity });
-  for await (const text of reader) {
+  for await (const { text, offset, length } of linesWithOffsets(input)) {
     lineNumber++;
     if (text.trim() === '') continue;
     nonBlank++;
     if (nonBlank > options.maxRequests) {
-      reader.close();
       input.destroy();
       return {
         lines: [],
@@ -129,7 +169,7 @@ export async function checkBatchInput(input: Readable, options: InputCheckOption
         fileError: lineError(lineNumber, 'too_many_requests', `The file has more than ${options.maxRequests} requests (batches.max_requests).`),
       };
     }
-    const checked = checkLine(text, lineNumber, seen, options);
+    const checked = checkLine(text, lineNumber, offset, length, seen, options);
     if (checked.kind === 'request') valid++;
     lines.push(checked);
   }

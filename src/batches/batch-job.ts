@@ -16,7 +16,7 @@ import { ItemFailure, type JobContext, type JobHandler, type Worker } from '../j
 import type { Job, JobItem, JobQueue } from '../storage/job-records.js';
 import { mutateResource, type ResourceStore } from '../storage/resource-records.js';
 import type { FileStore, KeyStore } from '../storage/spec.js';
-import { checkBatchInput, itemKeyOf, type InputCheck, type ValidLine } from './batch-input.js';
+import { checkBatchInput, itemKeyOf, requestBody, type InputCheck, type ValidLine } from './batch-input.js';
 import { asBatch, BATCH_KIND, FINAL_BATCH_STATUSES, unixSeconds, type BatchData, type BatchLineError, type BatchRecord, type BatchStatus } from './batch-object.js';
 import { writeBatchFiles } from './batch-output.js';
 import { newBatchRequestId, runBatchLine, type BatchResultLine, type InternalFetch } from './batch-request.js';
@@ -116,8 +116,14 @@ function lineRunner(dependencies: BatchJobDependencies, batch: BatchRecord, chec
     if ('refusal' in now) {
       throw new ItemFailure('refused', { id: newBatchRequestId(), custom_id: line.customId, response: now.refusal, error: null } satisfies BatchResultLine);
     }
+    const body = await requestBody(dependencies.blobs, batch.data.input_file_id, line);
+    if (body === null) {
+      const error = { code: 'file_not_found', message: `The input file ${batch.data.input_file_id} no longer exists.` };
+      throw new ItemFailure(error.message, { id: newBatchRequestId(), custom_id: line.customId, response: null, error } satisfies BatchResultLine);
+    }
     const { result, ok } = await runBatchLine(
       line,
+      body,
       batch.data.endpoint,
       { principal: now.principal, clientIp: caller.clientIp, origin: caller.origin },
       { fetch: dependencies.fetch, limits: dependencies.limits, maxAttempts: dependencies.maxAttempts, ...(dependencies.retryBaseMs === undefined ? {} : { retryBaseMs: dependencies.retryBaseMs }) },

@@ -82,6 +82,7 @@ async function unlessStopped<T>(wait: (signal: AbortSignal) => Promise<T>, signa
  */
 export async function runBatchLine(
   line: ValidLine,
+  body: string,
   endpoint: string,
   caller: InternalCall & { origin?: string | null },
   options: LineRunOptions,
@@ -97,11 +98,11 @@ export async function runBatchLine(
     signal.throwIfAborted();
     const release = await unlessStopped((waitSignal) => options.limits.acquire(line.model, waitSignal), signal, stopWaiting);
     let response: Response | null = null;
-    let body: unknown;
+    let answer: unknown;
     let failure: Error | null = null;
     try {
-      response = await options.fetch(new Request(`http://chatgate.internal${endpoint}`, { method: 'POST', headers, body: line.body, signal }), { internal });
-      body = await readBody(response);
+      response = await options.fetch(new Request(`http://chatgate.internal${endpoint}`, { method: 'POST', headers, body, signal }), { internal });
+      answer = await readBody(response);
     } catch (error) {
       signal.throwIfAborted();
       failure = error instanceof Error ? error : new Error(String(error));
@@ -109,7 +110,7 @@ export async function runBatchLine(
       release();
     }
     const status = response?.status ?? 0;
-    const code = (body as { error?: { code?: unknown } } | undefined)?.error?.code;
+    const code = (answer as { error?: { code?: unknown } } | undefined)?.error?.code;
     const again = failure !== null || retryable(status, code);
     if (again && attempt < options.maxAttempts) {
       const delayMs = retryDelayMs(response, attempt, baseMs);
@@ -124,7 +125,7 @@ export async function runBatchLine(
     }
     const requestId = response.headers.get('x-request-id') ?? '';
     return {
-      result: { id, custom_id: line.customId, response: { status_code: status, request_id: requestId, body }, error: null },
+      result: { id, custom_id: line.customId, response: { status_code: status, request_id: requestId, body: answer }, error: null },
       ok: status >= 200 && status < 300,
     };
   }

@@ -20,6 +20,8 @@ export interface BlobStore {
   put(key: string, source: AsyncIterable<Uint8Array>, options?: PutOptions): Promise<number>;
   /** The bytes, as a stream; null when there is no such blob. */
   get(key: string): Promise<Readable | null>;
+  /** `length` bytes from `offset` (fewer at the end); null when there is no such blob. */
+  read(key: string, offset: number, length: number): Promise<Buffer | null>;
   /** Removes the blob; false when there was none. */
   delete(key: string): Promise<boolean>;
   /** The size in bytes; null when there is no such blob. */
@@ -103,6 +105,23 @@ export class LocalDiskBlobStore implements BlobStore {
       throw error;
     }
     return handle.createReadStream({ highWaterMark: 64 * 1024 });
+  }
+
+  async read(key: string, offset: number, length: number): Promise<Buffer | null> {
+    let handle;
+    try {
+      handle = await open(this.path(key), 'r');
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+    try {
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, offset);
+      return bytesRead === length ? buffer : buffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
   }
 
   async delete(key: string): Promise<boolean> {
