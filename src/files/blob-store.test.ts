@@ -27,9 +27,11 @@ describe('LocalDiskBlobStore', () => {
     expect(await text((await blobs.get('file-abc'))!)).toBe('hello world');
     expect(await blobs.put('file-abc', chunks('replaced'))).toBe(8);
     expect(await text((await blobs.get('file-abc'))!)).toBe('replaced');
-    expect((await blobs.read('file-abc', 2, 3))!.toString()).toBe('pla');
-    expect((await blobs.read('file-abc', 6, 10))!.toString()).toBe('ed');
-    expect(await blobs.read('file-missing', 0, 1)).toBeNull();
+    const reader = (await blobs.reader('file-abc'))!;
+    expect((await reader.read(2, 3)).toString()).toBe('pla');
+    expect((await reader.read(6, 10)).toString()).toBe('ed');
+    await reader.close();
+    expect(await blobs.reader('file-missing')).toBeNull();
     expect(await blobs.delete('file-abc')).toBe(true);
     expect(await blobs.delete('file-abc')).toBe(false);
     expect(await blobs.get('file-abc')).toBeNull();

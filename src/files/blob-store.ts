@@ -3,8 +3,8 @@
  * replace the local disk later. Metadata lives in the database (FileStore); a blob is
  * addressed by a key (the file id).
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { createWriteStream, readSync } from 'node:fs';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -20,12 +20,18 @@ export interface BlobStore {
   put(key: string, source: AsyncIterable<Uint8Array>, options?: PutOptions): Promise<number>;
   /** The bytes, as a stream; null when there is no such blob. */
   get(key: string): Promise<Readable | null>;
-  /** `length` bytes from `offset` (fewer at the end); null when there is no such blob. */
-  read(key: string, offset: number, length: number): Promise<Buffer | null>;
+  /** Random access to a blob (read many pieces, then close); null when there is no such blob. */
+  reader(key: string): Promise<BlobReader | null>;
   /** Removes the blob; false when there was none. */
   delete(key: string): Promise<boolean>;
   /** The size in bytes; null when there is no such blob. */
   size(key: string): Promise<number | null>;
+}
+
+export interface BlobReader {
+  /** `length` bytes from `offset` (fewer at the end). */
+  read(offset: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
 }
 
 export class BlobTooLargeError extends Error {
@@ -107,21 +113,24 @@ export class LocalDiskBlobStore implements BlobStore {
     return handle.createReadStream({ highWaterMark: 64 * 1024 });
   }
 
-  async read(key: string, offset: number, length: number): Promise<Buffer | null> {
-    let handle;
+  async reader(key: string): Promise<BlobReader | null> {
+    let handle: FileHandle;
     try {
       handle = await open(this.path(key), 'r');
     } catch (error) {
       if (isMissing(error)) return null;
       throw error;
     }
-    try {
-      const buffer = Buffer.alloc(length);
-      const { bytesRead } = await handle.read(buffer, 0, length, offset);
-      return bytesRead === length ? buffer : buffer.subarray(0, bytesRead);
-    } finally {
-      await handle.close();
-    }
+    return {
+      // Synchronous: the pieces read are small (a batch line) and the file local, where an
+      // asynchronous read costs far more (a thread-pool round trip) than the copy itself.
+      async read(offset, length) {
+        const buffer = Buffer.allocUnsafe(length);
+        const bytesRead = readSync(handle.fd, buffer, 0, length, offset);
+        return bytesRead === length ? buffer : buffer.subarray(0, bytesRead);
+      },
+      close: () => handle.close(),
+    };
   }
 
   async delete(key: string): Promise<boolean> {
