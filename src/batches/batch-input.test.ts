@@ -43,10 +43,14 @@ describe('checkBatchInput', () => {
         'duplicate_custom_id',
         'model_not_found',
       ]);
-      const bodies = await Promise.all(check.lines.filter((entry): entry is ValidLine => entry.kind === 'request').map((entry) => requestBody(blobs, 'file-input', entry)));
+      const reader = (await blobs.reader('file-input'))!;
+      const bodies = await Promise.all(check.lines.filter((entry): entry is ValidLine => entry.kind === 'request').map((entry) => requestBody(reader, entry)));
+      await reader.close();
       expect(bodies.map((body) => (JSON.parse(body!) as { messages: Array<{ content: string }> }).messages[0]!.content)).toEqual(['héllo ✓', '日本語のテキスト', 'last, no newline']);
     }
-    expect(await requestBody(blobs, 'file-gone', { kind: 'request', line: 1, customId: 'a', model: 'm', offset: 0, length: 10 })).toBeNull();
+    const reader = (await blobs.reader('file-input'))!;
+    expect(await requestBody(reader, { kind: 'request', line: 1, customId: 'a', model: 'm', offset: bytes.length - 3, length: 10 })).toBeNull();
+    await reader.close();
   });
 
   it('fails an empty file and one with too many requests', async () => {

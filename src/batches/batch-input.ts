@@ -9,7 +9,7 @@
  * prompts): `requestBody` reads a line's body back when it runs.
  */
 import type { Readable } from 'node:stream';
-import type { BlobStore } from '../files/blob-store.js';
+import type { BlobReader } from '../files/blob-store.js';
 import type { BatchLineError } from './batch-object.js';
 
 export interface ValidLine {
@@ -141,10 +141,10 @@ async function* linesWithOffsets(input: AsyncIterable<Uint8Array>): AsyncGenerat
   if (pendingLength > 0) yield line(pending, pendingLength);
 }
 
-/** The body of a valid line, as JSON text, read back from the input file; null when the file is gone. */
-export async function requestBody(blobs: BlobStore, fileId: string, line: ValidLine): Promise<string | null> {
-  const bytes = await blobs.read(fileId, line.offset, line.length);
-  if (bytes === null || bytes.length !== line.length) return null;
+/** The body of a valid line, as JSON text, read back from the input file; null when the file changed under it. */
+export async function requestBody(input: BlobReader, line: ValidLine): Promise<string | null> {
+  const bytes = await input.read(line.offset, line.length);
+  if (bytes.length !== line.length) return null;
   const parsed = JSON.parse(bytes.toString('utf8').replace(/^\uFEFF/, '')) as { body: unknown };
   return JSON.stringify(parsed.body);
 }

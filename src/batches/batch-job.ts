@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import { MASTER_PRINCIPAL, type Principal } from '../auth/principal.js';
 import { principalOfKey } from '../keys/authenticator.js';
-import type { BlobStore } from '../files/blob-store.js';
+import type { BlobReader, BlobStore } from '../files/blob-store.js';
 import { ItemFailure, type JobContext, type JobHandler, type Worker } from '../jobs/worker.js';
 import type { Job, JobItem, JobQueue } from '../storage/job-records.js';
 import { mutateResource, type ResourceStore } from '../storage/resource-records.js';
@@ -107,7 +107,9 @@ function lineRunner(dependencies: BatchJobDependencies, batch: BatchRecord, chec
     else invalidByKey.set(itemKeyOf(line), { id: newBatchRequestId(), custom_id: line.customId, response: null, error: { code: line.error.code, message: line.error.message } });
   }
   const currentCaller = createCallerCheck(dependencies.keys, caller);
-  return async (item: JobItem, signal: AbortSignal): Promise<unknown> => {
+  // One reader of the input file for all the lines this process runs (opened on first use).
+  let input: Promise<BlobReader | null> | undefined;
+  const run = async (item: JobItem, signal: AbortSignal): Promise<unknown> => {
     const invalid = invalidByKey.get(item.itemKey);
     if (invalid !== undefined) throw new ItemFailure(invalid.error!.message, invalid);
     const line = byKey.get(item.itemKey);
@@ -116,7 +118,8 @@ function lineRunner(dependencies: BatchJobDependencies, batch: BatchRecord, chec
     if ('refusal' in now) {
       throw new ItemFailure('refused', { id: newBatchRequestId(), custom_id: line.customId, response: now.refusal, error: null } satisfies BatchResultLine);
     }
-    const body = await requestBody(dependencies.blobs, batch.data.input_file_id, line);
+    const reader = await (input ??= dependencies.blobs.reader(batch.data.input_file_id));
+    const body = reader === null ? null : await requestBody(reader, line);
     if (body === null) {
       const error = { code: 'file_not_found', message: `The input file ${batch.data.input_file_id} no longer exists.` };
       throw new ItemFailure(error.message, { id: newBatchRequestId(), custom_id: line.customId, response: null, error } satisfies BatchResultLine);
@@ -133,6 +136,11 @@ function lineRunner(dependencies: BatchJobDependencies, batch: BatchRecord, chec
     if (!ok) throw new ItemFailure(`status ${result.response?.status_code ?? 'none'}`, result);
     return result;
   };
+  const close = async (): Promise<void> => {
+    const reader = await input?.catch(() => null);
+    await reader?.close();
+  };
+  return { run, close };
 }
 
 async function readInput(dependencies: BatchJobDependencies, batch: BatchRecord): Promise<InputCheck | BatchLineError> {
@@ -272,13 +280,12 @@ async function runBatch(dependencies: BatchJobDependencies, job: Job, context: J
     );
   if (batch.status === 'in_progress') {
     const watch = watchBatch(dependencies, batch, job.id, true);
+    const runner = lineRunner(dependencies, batch, check, payload.caller, watch.signal);
     try {
-      await context.processItems(lineRunner(dependencies, batch, check, payload.caller, watch.signal), {
-        concurrency: dependencies.itemConcurrency,
-        shouldStop: watch.shouldStop,
-      });
+      await context.processItems(runner.run, { concurrency: dependencies.itemConcurrency, shouldStop: watch.shouldStop });
     } finally {
       watch.stop();
+      await runner.close();
     }
   }
   await finish(dependencies, batch, job.id);
@@ -311,13 +318,12 @@ export function assistBatches(dependencies: BatchJobDependencies, worker: Worker
     const check = await readInput(dependencies, batch);
     if (!('lines' in check) || check.fileError !== null) return;
     const watch = watchBatch(dependencies, batch, job.id, false);
+    const runner = lineRunner(dependencies, batch, check, payload.caller, watch.signal);
     try {
-      await worker.assist(job, signal, lineRunner(dependencies, batch, check, payload.caller, watch.signal), {
-        concurrency: dependencies.itemConcurrency,
-        shouldStop: watch.shouldStop,
-      });
+      await worker.assist(job, signal, runner.run, { concurrency: dependencies.itemConcurrency, shouldStop: watch.shouldStop });
     } finally {
       watch.stop();
+      await runner.close();
     }
   };
   return (async () => {
