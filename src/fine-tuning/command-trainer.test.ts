@@ -14,7 +14,8 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FineTuningTrainerConfig, ModelConfig } from '../config/schema.js';
 import { openGguf } from './local-trainer/gguf-reader.js';
-import { createCommandTrainer, parseLogLine, parsePythonDict } from './command-trainer.js';
+import { createCommandTrainer } from './command-trainer.js';
+import { parseLogLine, parsePythonDict } from './trainer-log-lines.js';
 import { TrainerError, type TrainerProgress, type TrainerRun, type TrainingMetrics } from './trainer-spec.js';
 
 const writerPath = resolve('dist/fine-tuning/local-trainer/lora-adapter-writer.js');

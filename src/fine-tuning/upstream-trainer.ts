@@ -33,14 +33,15 @@
  * been created (the upstream answered 408/429/5xx, or the connection was never made).
  * Uploaded files are left on the upstream.
  */
-import { openAsBlob } from 'node:fs';
-import { basename } from 'node:path';
-import { FormData, request, type Dispatcher } from 'undici';
-import type { OpenAiCompatibleModelConfig } from '../config/schema.js';
-import { upstreamHttpError } from '../providers/openai-compatible/upstream-error.js';
-import { resolveUpstreamTarget, type UpstreamTarget } from '../providers/openai-compatible/upstream-target.js';
+import type { Dispatcher } from 'undici';
+import { FineTuningApi, isRecord, pageLimit, requireId, UpstreamCallError, type Json } from './upstream-fine-tuning-api.js';
 import { abortableDelay } from '../util/abortable-delay.js';
 import { TrainerError, type Trainer, type TrainerProgress, type TrainerResult, type TrainerRun, type TrainingMetrics } from './trainer-spec.js';
+
+/** Mirrored messages are marked, so that the upstream's "job started" is not taken for Chatgate's. */
+const upstreamPrefix = 'Upstream: ';
+/** Consecutive failed polls before a warning is posted. */
+const outageWarningAfter = 5;
 
 export interface UpstreamTrainerOptions {
   /** undici dispatcher for the upstream calls (default: undici's global one). */
@@ -65,130 +66,6 @@ interface UpstreamState {
   /** Set when this trainer paused the upstream job (the next run resumes it). */
   upstreamPaused?: boolean;
   totalSteps?: number;
-}
-
-type Json = Record<string, unknown>;
-
-/** Connection errors after which the request surely never reached the upstream. */
-const notSentCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
-const pageLimit = 100;
-/** Mirrored messages are marked, so that the upstream's "job started" is not taken for Chatgate's. */
-const upstreamPrefix = 'Upstream: ';
-/** Consecutive failed polls before a warning is posted. */
-const outageWarningAfter = 5;
-
-/** An upstream call that failed: `status` null when no answer came. */
-class UpstreamCallError extends Error {
-  constructor(
-    readonly status: number | null,
-    readonly code: string,
-    message: string,
-    /** False when the request surely never reached the upstream. */
-    readonly maybeSent: boolean,
-  ) {
-    super(message);
-    this.name = 'UpstreamCallError';
-  }
-
-  get retriable(): boolean {
-    return this.status === null || this.status === 408 || this.status === 429 || this.status >= 500;
-  }
-}
-
-/** The upstream's fine-tuning and files API, as JSON objects. */
-class FineTuningApi {
-  private readonly target: UpstreamTarget;
-  private readonly baseUrl: URL;
-  private readonly headers: Record<string, string>;
-
-  constructor(
-    config: OpenAiCompatibleModelConfig,
-    private readonly dispatcher: Dispatcher | undefined,
-  ) {
-    this.target = resolveUpstreamTarget(config);
-    this.baseUrl = new URL(config.base_url);
-    this.headers = {};
-    const list = this.target.jsonHeaders;
-    for (let index = 0; index + 1 < list.length; index += 2) this.headers[list[index]!] = list[index + 1]!;
-  }
-
-  get upstreamModel(): string {
-    return this.target.upstreamModel;
-  }
-
-  async uploadFile(path: string, signal: AbortSignal): Promise<string> {
-    const form = new FormData();
-    form.append('purpose', 'fine-tune');
-    form.append('file', await openAsBlob(path, { type: 'application/jsonl' }), basename(path));
-    const file = await this.call('POST', '/files', { form, signal });
-    return requireId(file, 'file');
-  }
-
-  createJob(body: Json): Promise<Json> {
-    return this.call('POST', '/fine_tuning/jobs', { json: body, signal: null });
-  }
-
-  job(id: string, signal: AbortSignal): Promise<Json> {
-    return this.call('GET', `/fine_tuning/jobs/${encodeURIComponent(id)}`, { signal });
-  }
-
-  action(id: string, action: 'cancel' | 'pause' | 'resume', signal: AbortSignal | null): Promise<Json> {
-    return this.call('POST', `/fine_tuning/jobs/${encodeURIComponent(id)}/${action}`, { signal });
-  }
-
-  list(id: string, what: 'events' | 'checkpoints', after: string | undefined, signal: AbortSignal): Promise<Json> {
-    const query: Record<string, string> = { limit: String(pageLimit) };
-    if (after !== undefined) query['after'] = after;
-    return this.call('GET', `/fine_tuning/jobs/${encodeURIComponent(id)}/${what}`, { query, signal });
-  }
-
-  private async call(
-    method: 'GET' | 'POST',
-    path: string,
-    options: { json?: unknown; form?: FormData; query?: Record<string, string>; signal: AbortSignal | null },
-  ): Promise<Json> {
-    const url = new URL(this.baseUrl);
-    url.pathname = `${url.pathname.replace(/\/$/, '')}${path}`;
-    for (const [name, value] of Object.entries(options.query ?? {})) url.searchParams.set(name, value);
-    const headers = { ...this.headers };
-    let body: string | FormData | undefined;
-    if (options.form !== undefined) {
-      delete headers['content-type'];
-      body = options.form;
-    } else if (options.json !== undefined) {
-      body = JSON.stringify(options.json);
-    } else {
-      delete headers['content-type'];
-    }
-    const timeout = AbortSignal.timeout(this.target.timeoutMs);
-    const signal = options.signal === null ? timeout : AbortSignal.any([options.signal, timeout]);
-    const where = `${method} ${url.pathname}`;
-    let status: number;
-    let responseHeaders: Dispatcher.ResponseData['headers'];
-    let text: string;
-    try {
-      const response = await request(url, { method, headers, body, signal, ...(this.dispatcher === undefined ? {} : { dispatcher: this.dispatcher }) });
-      status = response.statusCode;
-      responseHeaders = response.headers;
-      text = await response.body.text();
-    } catch (error) {
-      if (options.signal?.aborted === true) throw options.signal.reason;
-      const code = errorCode(error) ?? (timeout.aborted ? 'timeout' : 'network_error');
-      throw new UpstreamCallError(null, 'upstream_unreachable', `${where}: the upstream could not be reached (${code}).`, !notSentCodes.has(code));
-    }
-    if (status < 200 || status >= 300) {
-      const error = upstreamHttpError(status, responseHeaders, text, this.target.apiKey);
-      throw new UpstreamCallError(status, error.code ?? 'upstream_error', error.message, true);
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    if (!isRecord(parsed)) throw new UpstreamCallError(status, 'upstream_invalid_response', `${where}: the upstream answered with something that is not a JSON object.`, true);
-    return parsed;
-  }
 }
 
 export function createUpstreamTrainer(options: UpstreamTrainerOptions = {}): Trainer {
@@ -557,25 +434,9 @@ function nEpochsOf(job: Json): number | undefined {
   return fromMethod ?? fromTop;
 }
 
-function requireId(object: Json, what: string): string {
-  const id = object['id'];
-  if (typeof id !== 'string' || id === '') throw new TrainerError('upstream_invalid_response', `The upstream answered without the ${what}'s id.`);
-  return id;
-}
 
 function numberOr(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
-function errorCode(error: unknown): string | undefined {
-  if (!isRecord(error)) return undefined;
-  if (typeof error['code'] === 'string') return error['code'];
-  if (isRecord(error['cause'])) return errorCode(error['cause']);
-  const errors = error['errors'];
-  if (Array.isArray(errors) && errors.length > 0) return errorCode(errors[0]);
-  return undefined;
-}
 
-function isRecord(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
