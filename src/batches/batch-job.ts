@@ -19,7 +19,7 @@ import type { FileStore, KeyStore } from '../storage/spec.js';
 import { checkBatchInput, itemKeyOf, requestBody, type InputCheck, type ValidLine } from './batch-input.js';
 import { asBatch, BATCH_KIND, FINAL_BATCH_STATUSES, unixSeconds, type BatchData, type BatchLineError, type BatchRecord, type BatchStatus } from './batch-object.js';
 import { writeBatchFiles } from './batch-output.js';
-import { newBatchRequestId, runBatchLine, type BatchResultLine, type InternalFetch } from './batch-request.js';
+import { newBatchRequestId, runBatchLine, type BatchResultLine, type CallerCheck, type InternalFetch } from './batch-request.js';
 import type { ModelConcurrency } from './model-concurrency.js';
 
 export const BATCH_JOB_KIND = 'batch';
@@ -76,14 +76,14 @@ function isFinal(status: string): boolean {
 }
 
 /** The caller as it is now: a key revoked or expired since the batch was created stops its requests. */
-function createCallerCheck(keys: KeyStore, caller: BatchCaller): () => Promise<{ principal: Principal } | { refusal: BatchResultLine['response'] }> {
-  let cached: { at: number; value: Awaited<ReturnType<ReturnType<typeof createCallerCheck>>> } | undefined;
+function createCallerCheck(keys: KeyStore, caller: BatchCaller): CallerCheck {
+  let cached: { at: number; value: Awaited<ReturnType<CallerCheck>> } | undefined;
   const refusal = (code: string, message: string) => ({
     refusal: { status_code: 401, request_id: '', body: { error: { message, type: 'invalid_request_error', param: null, code } } },
   });
   return async () => {
-    if (cached !== undefined && Date.now() - cached.at < 5_000) return cached.value;
-    let value: Awaited<ReturnType<ReturnType<typeof createCallerCheck>>>;
+    if (cached !== undefined && Date.now() - cached.at < 1_000) return cached.value;
+    let value: Awaited<ReturnType<CallerCheck>>;
     if (caller.principal.isMaster) value = { principal: MASTER_PRINCIPAL };
     else {
       const record = await keys.get(caller.principal.keyId);
@@ -114,10 +114,6 @@ function lineRunner(dependencies: BatchJobDependencies, batch: BatchRecord, chec
     if (invalid !== undefined) throw new ItemFailure(invalid.error!.message, invalid);
     const line = byKey.get(item.itemKey);
     if (line === undefined) throw new ItemFailure('The line is no longer in the input file', null);
-    const now = await currentCaller();
-    if ('refusal' in now) {
-      throw new ItemFailure('refused', { id: newBatchRequestId(), custom_id: line.customId, response: now.refusal, error: null } satisfies BatchResultLine);
-    }
     const reader = await (input ??= dependencies.blobs.reader(batch.data.input_file_id));
     const body = reader === null ? null : await requestBody(reader, line);
     if (body === null) {
@@ -128,7 +124,7 @@ function lineRunner(dependencies: BatchJobDependencies, batch: BatchRecord, chec
       line,
       body,
       batch.data.endpoint,
-      { principal: now.principal, clientIp: caller.clientIp, origin: caller.origin },
+      { check: currentCaller, clientIp: caller.clientIp, origin: caller.origin },
       { fetch: dependencies.fetch, limits: dependencies.limits, maxAttempts: dependencies.maxAttempts, ...(dependencies.retryBaseMs === undefined ? {} : { retryBaseMs: dependencies.retryBaseMs }) },
       signal,
       stopWaiting,

@@ -8,6 +8,7 @@
  */
 import { randomAlphanumeric } from '../api/ids.js';
 import type { InternalCall } from '../app-env.js';
+import type { Principal } from '../auth/principal.js';
 import { ItemDeferred } from '../jobs/worker.js';
 import { abortableDelay } from '../util/abortable-delay.js';
 import type { ValidLine } from './batch-input.js';
@@ -80,11 +81,14 @@ async function unlessStopped<T>(wait: (signal: AbortSignal) => Promise<T>, signa
  * `stopWaiting` fires (cancelled, expired) before the request is sent or while it waits to be
  * retried: a request in flight is always let finish.
  */
+/** Who a line runs as, looked up just before each attempt: a principal, or the refusal to record (a revoked key). */
+export type CallerCheck = () => Promise<{ principal: Principal } | { refusal: NonNullable<BatchResultLine['response']> }>;
+
 export async function runBatchLine(
   line: ValidLine,
   body: string,
   endpoint: string,
-  caller: InternalCall & { origin?: string | null },
+  caller: { check: CallerCheck; clientIp: string | null; origin?: string | null },
   options: LineRunOptions,
   signal: AbortSignal,
   stopWaiting?: AbortSignal,
@@ -92,11 +96,23 @@ export async function runBatchLine(
   const id = newBatchRequestId();
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (caller.origin) headers.origin = caller.origin;
-  const internal: InternalCall = { principal: caller.principal, clientIp: caller.clientIp, quiet: true };
   const baseMs = options.retryBaseMs ?? 1_000;
   for (let attempt = 1; ; attempt++) {
     signal.throwIfAborted();
     const release = await unlessStopped((waitSignal) => options.limits.acquire(line.model, waitSignal), signal, stopWaiting);
+    // Checked once the line may run (it may have waited long for its slot): a key revoked meanwhile stops it.
+    let who: Awaited<ReturnType<CallerCheck>>;
+    try {
+      who = await caller.check();
+    } catch (error) {
+      release();
+      throw error;
+    }
+    if ('refusal' in who) {
+      release();
+      return { result: { id, custom_id: line.customId, response: who.refusal, error: null }, ok: false };
+    }
+    const internal: InternalCall = { principal: who.principal, clientIp: caller.clientIp, quiet: true };
     let response: Response | null = null;
     let answer: unknown;
     let failure: Error | null = null;

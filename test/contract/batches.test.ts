@@ -148,10 +148,15 @@ describe('Batch API', () => {
     expect(listed.data.map((entry) => entry.id)).toContain(batch.output_file_id);
 
     // The requests went through the pipeline: audited with the creator's key, like live ones.
-    const logs = await fetch(`${chatgate.url.replace(/\/v1$/, '')}/admin/logs?path=/v1/chat/completions&limit=200`, { headers: { authorization: `Bearer ${MASTER}` } });
-    const records = ((await logs.json()) as { data: Array<{ request_id: string; key_id: string; status: number; model: string }> }).data;
+    // (The audit log is written behind the requests: give it a moment.)
     const ids = new Set(output.map((line) => line.response.request_id));
-    const audited = records.filter((record) => ids.has(record.request_id));
+    let audited: Array<{ request_id: string; key_id: string; status: number; model: string }> = [];
+    for (let tries = 0; tries < 50 && audited.length < 25; tries++) {
+      if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      const logs = await fetch(`${chatgate.url.replace(/\/v1$/, '')}/admin/logs?path=/v1/chat/completions&limit=200`, { headers: { authorization: `Bearer ${MASTER}` } });
+      const records = ((await logs.json()) as { data: typeof audited }).data;
+      audited = records.filter((record) => ids.has(record.request_id));
+    }
     expect(audited).toHaveLength(25);
     expect(audited.every((record) => record.key_id === 'master' && record.status === 200 && record.model === 'gpt-4o-mini')).toBe(true);
 
@@ -338,4 +343,22 @@ describe('Batch API', () => {
     expect((await stranger.batches.list()).data).toEqual([]);
     expect((await refusal(stranger.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }))).status).toBe(404);
   }, 30_000);
+
+  it("stops a batch's remaining requests when its key is revoked", async () => {
+    upstreamDelayMs = 150;
+    const key = await createKey({ name: 'short-lived' });
+    const keyClient = chatgate.client({ apiKey: key.secret });
+    const input = Array.from({ length: 40 }, (_, index) => chatLine(`k-${index}`, `q${index}`, 'slow-model'));
+    const created = await keyClient.batches.create({ input_file_id: (await upload(input, 'batch', keyClient)).id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await waitFor(created.id, (batch) => (batch.request_counts?.completed ?? 0) >= 4);
+    const revoked = await fetch(`${chatgate.url.replace(/\/v1$/, '')}/admin/keys/${key.id}/revoke`, { method: 'POST', headers: { authorization: `Bearer ${MASTER}` } });
+    expect(revoked.status).toBe(200);
+    // The key can no longer look; the master key (same project) can.
+    const batch = await waitFor(created.id, finished);
+    expect(batch.status).toBe('completed');
+    expect(batch.request_counts!.completed).toBeLessThan(40);
+    const errors = await lines(batch.error_file_id);
+    expect(errors.length).toBe(40 - batch.request_counts!.completed);
+    expect(errors.every((line) => line.response?.status_code === 401 && line.response.body.error.code === 'key_revoked')).toBe(true);
+  }, 60_000);
 });
