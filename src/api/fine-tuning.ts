@@ -189,7 +189,7 @@ export function fineTuningRoutes(dependencies: FineTuningApiDependencies): Hono<
   });
 
   routes.post('/jobs/:id/pause', async (context) => {
-    const updated = await transition(context, ['queued', 'running'], 'paused', 'pause');
+    const updated = await transition(context, ['queued', 'running'], 'paused', 'pause', () => ({ estimated_finish: null }));
     await addJobEvent(dependencies.resources, updated.id, { level: 'info', message: 'Fine-tuning job paused', type: 'message', data: {} });
     return context.json(jobObject(updated));
   });

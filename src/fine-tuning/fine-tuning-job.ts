@@ -217,11 +217,24 @@ function progressOf(dependencies: FineTuningDependencies, record: FineTuningReco
       .catch((error: unknown) => dependencies.logger.warn({ err: error, job: record.id }, 'Could not look at a fine-tuning job'))
       .finally(() => (busy = false));
   }, dependencies.watchMs ?? 1_000);
+  // estimated_finish: from the pace since the first step seen by this run, refreshed at most every 5 s.
+  let firstSeen: { step: number; at: number } | undefined;
+  let estimatedAt = 0;
+  const estimateFinish = async (metrics: TrainingMetrics): Promise<void> => {
+    const now = Date.now();
+    if (firstSeen === undefined) firstSeen = { step: metrics.step, at: now };
+    if (!metrics.total_steps || metrics.step <= firstSeen.step || now - estimatedAt < 5_000) return;
+    estimatedAt = now;
+    const perStep = (now - firstSeen.at) / (metrics.step - firstSeen.step);
+    const finish = Math.round((now + perStep * Math.max(0, metrics.total_steps - metrics.step)) / 1000);
+    await updateJob(dependencies.resources, record.id, (status) => (status === 'running' ? { status, data: { estimated_finish: finish } } : null));
+  };
   const progress: TrainerProgress = {
     async metrics(metrics: TrainingMetrics) {
       const parts = [`Step ${metrics.step}${metrics.total_steps ? `/${metrics.total_steps}` : ''}: training loss=${metrics.train_loss.toFixed(4)}`];
       if (metrics.valid_loss !== undefined) parts.push(`validation loss=${metrics.valid_loss.toFixed(4)}`);
       await addJobEvent(dependencies.resources, record.id, { level: 'info', message: parts.join(', '), type: 'metrics', data: { ...metrics } });
+      await estimateFinish(metrics);
     },
     async message(level, text) {
       await addJobEvent(dependencies.resources, record.id, { level, message: text, type: 'message', data: {} });

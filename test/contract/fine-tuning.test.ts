@@ -231,6 +231,9 @@ describe('fine-tuning with the local trainer', () => {
     const training = await upload(PAIRS.map(example));
     const long = await client.fineTuning.jobs.create({ model: 'tiny', training_file: training.id, hyperparameters: { n_epochs: 50, batch_size: 1 } });
     await waitFor(long.id, (job) => job.status === 'running');
+    // While it runs, the job says when it should finish.
+    const estimated = await waitFor(long.id, (job) => typeof job.estimated_finish === 'number', 30_000);
+    expect(estimated.estimated_finish!).toBeGreaterThan(Math.floor(Date.now() / 1000));
     // Training has begun (a metrics event) before it is paused.
     for (let tries = 0; tries < 300 && !(await allEvents(long.id)).some((event) => event.type === 'metrics'); tries++) await new Promise((resolve) => setTimeout(resolve, 100));
     const paused = await client.fineTuning.jobs.pause(long.id);
