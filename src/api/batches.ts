@@ -15,6 +15,7 @@ import { mutateResource, type ResourceStore } from '../storage/resource-records.
 import type { FileStore } from '../storage/spec.js';
 import { randomAlphanumeric } from './ids.js';
 import { parseWith, readJsonBody } from './parse-request.js';
+import { createWithJob, metadataField, pageOptions } from './background-resources.js';
 
 export interface BatchesDependencies {
   resources: ResourceStore;
@@ -30,7 +31,7 @@ const createBatchRequest = z
     input_file_id: z.string().min(1),
     endpoint: z.enum(BATCH_ENDPOINTS),
     completion_window: z.string(),
-    metadata: z.record(z.string().max(64), z.string().max(512)).nullable().optional(),
+    metadata: metadataField,
     output_expires_after: z.unknown().optional(),
   })
   .strict();
@@ -65,9 +66,6 @@ export function batchesRoutes(dependencies: BatchesDependencies): Hono<AppEnv> {
         'invalid_value',
       );
     }
-    if (request.metadata && Object.keys(request.metadata).length > 16) {
-      throw invalidRequest("Invalid 'metadata': at most 16 key-value pairs.", 'metadata', 'invalid_value');
-    }
     // The key must be allowed the endpoint its batch will call.
     checkEndpointAllowed(principal, 'POST', request.endpoint);
     const file = await dependencies.files.get(principal.project, request.input_file_id);
@@ -98,32 +96,21 @@ export function batchesRoutes(dependencies: BatchesDependencies): Hono<AppEnv> {
       metadata: request.metadata ?? null,
       job_id: jobId,
     };
-    const record = await dependencies.resources.create({ kind: BATCH_KIND, id, project: principal.project, status: 'validating', data, createdAt: now, updatedAt: now });
     const origin = context.req.header('origin') ?? null;
     const payload: BatchJobPayload = { batchId: id, caller: { principal, clientIp: context.get('clientIp') ?? null, origin } };
-    try {
-      await dependencies.queue.enqueue({ kind: BATCH_JOB_KIND, id: jobId, payload, maxAttempts: 10 });
-    } catch (error) {
-      await dependencies.resources.delete(BATCH_KIND, id).catch(() => undefined);
-      throw error;
-    }
+    const record = await createWithJob(
+      dependencies.resources,
+      dependencies.queue,
+      { kind: BATCH_KIND, id, project: principal.project, status: 'validating', data, createdAt: now, updatedAt: now },
+      { kind: BATCH_JOB_KIND, id: jobId, payload, maxAttempts: 10 },
+    );
     dependencies.onChange?.();
     return context.json(batchObject(asBatch(record)));
   });
 
   routes.get('/', async (context) => {
-    const query = context.req.query();
-    let limit = 20;
-    if (query.limit !== undefined) {
-      limit = Number(query.limit);
-      if (!/^\d+$/.test(query.limit) || limit < 1 || limit > 100) throw invalidRequest("Invalid 'limit': expected an integer between 1 and 100.", 'limit', 'invalid_value');
-    }
-    const records = await dependencies.resources.list({
-      kind: BATCH_KIND,
-      project: context.get('principal').project,
-      limit: limit + 1,
-      ...(query.after ? { after: query.after } : {}),
-    });
+    const { limit, after } = pageOptions(context, 20);
+    const records = await dependencies.resources.list({ kind: BATCH_KIND, project: context.get('principal').project, limit: limit + 1, ...(after ? { after } : {}) });
     const page = records.slice(0, limit).map(asBatch);
     return context.json({
       object: 'list',

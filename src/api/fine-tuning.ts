@@ -20,6 +20,7 @@ import type { JobQueue } from '../storage/job-records.js';
 import type { ResourceStore } from '../storage/resource-records.js';
 import type { FileStore } from '../storage/spec.js';
 import { parseWith, readJsonBody } from './parse-request.js';
+import { createWithJob, metadataField, pageOptions } from './background-resources.js';
 
 export interface FineTuningApiDependencies {
   resources: ResourceStore;
@@ -49,7 +50,7 @@ const createJobRequest = z
     hyperparameters: hyperparameters.optional(),
     suffix: z.string().max(64).regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, "-", "_" and "." only').nullable().optional(),
     seed: z.number().int().min(0).max(2_147_483_647).nullable().optional(),
-    metadata: z.record(z.string().max(64), z.string().max(512)).nullable().optional(),
+    metadata: metadataField,
     method: z
       .object({
         type: z.enum(['supervised', 'dpo', 'reinforcement']),
@@ -69,16 +70,6 @@ function noSuchJob(id: string): GatewayError {
 
 function conflict(code: string, message: string): GatewayError {
   return new GatewayError({ status: 409, type: 'invalid_request_error', code, param: null, message });
-}
-
-function pageOptions(context: Context<AppEnv>, defaultLimit: number): { limit: number; after?: string } {
-  const query = context.req.query();
-  let limit = defaultLimit;
-  if (query.limit !== undefined) {
-    limit = Number(query.limit);
-    if (!/^\d+$/.test(query.limit) || limit < 1 || limit > 100) throw invalidRequest("Invalid 'limit': expected an integer between 1 and 100.", 'limit', 'invalid_value');
-  }
-  return { limit, ...(query.after ? { after: query.after } : {}) };
 }
 
 export function fineTuningRoutes(dependencies: FineTuningApiDependencies): Hono<AppEnv> {
@@ -106,7 +97,6 @@ export function fineTuningRoutes(dependencies: FineTuningApiDependencies): Hono<
       throw invalidRequest(`The '${request.method.type}' method is not available here; use 'supervised'.`, 'method.type', 'unsupported_method');
     }
     if (request.integrations && request.integrations.length > 0) throw invalidRequest('Integrations are not available here.', 'integrations', 'unsupported_integration');
-    if (request.metadata && Object.keys(request.metadata).length > 16) throw invalidRequest("Invalid 'metadata': at most 16 key-value pairs.", 'metadata', 'invalid_value');
     const base = dependencies.models.find(request.model);
     if (base === undefined) throw modelNotFound(request.model);
     checkModelAllowed(principal, request.model);
@@ -143,14 +133,13 @@ export function fineTuningRoutes(dependencies: FineTuningApiDependencies): Hono<
       served_model: null,
       model_deleted_at: null,
     };
-    const record = await dependencies.resources.create({ kind: FINE_TUNING_KIND, id, project: principal.project, status: 'validating_files', data, createdAt: now, updatedAt: now });
-    await addJobEvent(dependencies.resources, id, { level: 'info', message: `Created fine-tuning job: ${id}`, type: 'message', data: {} });
-    try {
-      await dependencies.queue.enqueue({ kind: FINE_TUNE_JOB_KIND, id: jobId, payload: { fineTuningJobId: id } satisfies FineTuneJobPayload, maxAttempts: 5 });
-    } catch (error) {
-      await dependencies.resources.delete(FINE_TUNING_KIND, id).catch(() => undefined);
-      throw error;
-    }
+    const record = await createWithJob(
+      dependencies.resources,
+      dependencies.queue,
+      { kind: FINE_TUNING_KIND, id, project: principal.project, status: 'validating_files', data, createdAt: now, updatedAt: now },
+      { kind: FINE_TUNE_JOB_KIND, id: jobId, payload: { fineTuningJobId: id } satisfies FineTuneJobPayload, maxAttempts: 5 },
+      () => addJobEvent(dependencies.resources, id, { level: 'info', message: `Created fine-tuning job: ${id}`, type: 'message', data: {} }),
+    );
     dependencies.onChange?.();
     return context.json(jobObject(asFineTuning(record)));
   });
