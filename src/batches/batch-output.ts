@@ -5,23 +5,13 @@
  * never ran go to the error file as `batch_expired`. File ids derive from the batch id, so a
  * worker that crashed while writing them writes the same files again rather than new ones.
  */
-import { createHash } from 'node:crypto';
 import type { BlobStore } from '../files/blob-store.js';
 import type { JobItem, JobQueue } from '../storage/job-records.js';
-import { FileConflictError, type FileStore } from '../storage/spec.js';
+import type { FileStore } from '../storage/spec.js';
+import { derivedFileId, recordDerivedFile } from '../files/derived-files.js';
 import { newBatchRequestId, type BatchResultLine } from './batch-request.js';
 
 const PAGE = 1000;
-const ALPHANUMERIC = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-
-/** `file-` + 24 characters derived from the batch id and the file's role. */
-export function derivedFileId(batchId: string, role: 'output' | 'error'): string {
-  const digest = createHash('sha256').update(`${batchId}:${role}`).digest();
-  let id = 'file-';
-  for (let index = 0; index < 24; index++) id += ALPHANUMERIC[digest[index]! % ALPHANUMERIC.length];
-  return id;
-}
-
 async function* itemsOf(queue: JobQueue, jobId: string): AsyncGenerator<JobItem> {
   let afterKey: string | undefined;
   for (;;) {
@@ -94,14 +84,7 @@ function fileWriter(blobs: BlobStore, files: FileStore, project: string, id: str
       if (stored === undefined) return null;
       await stored;
       const record = { id, project, purpose: 'batch_output', filename, bytes, createdAt: Date.now() };
-      try {
-        await files.create(record);
-      } catch (error) {
-        if (!(error instanceof FileConflictError)) throw error;
-        // Written by an earlier attempt that did not finish the batch: replace its record.
-        await files.delete(project, id);
-        await files.create(record);
-      }
+      await recordDerivedFile(files, record);
       return id;
     },
   };

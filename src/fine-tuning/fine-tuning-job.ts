@@ -21,7 +21,8 @@ import type { JobContext, JobHandler } from '../jobs/worker.js';
 import type { TokenCounters } from '../tokens/token-counter.js';
 import type { Job } from '../storage/job-records.js';
 import { mutateResource, type ResourceStore } from '../storage/resource-records.js';
-import { FileConflictError, type FileStore } from '../storage/spec.js';
+import type { FileStore } from '../storage/spec.js';
+import { derivedFileId, recordDerivedFile } from '../files/derived-files.js';
 import { resolveHyperparameters } from './dataset/auto-hyperparameters.js';
 import { ChatTokenizer } from './dataset/chat-tokenizer.js';
 import { gptTokenCounter } from './dataset/gpt-token-count.js';
@@ -269,16 +270,11 @@ async function writeResultFile(dependencies: FineTuningDependencies, record: Fin
     return typeof field === 'number' ? String(field) : '';
   };
   const csv = [columns.join(','), ...rows.map((row) => columns.map((column) => value(row.data, column)).join(','))].join('\n') + '\n';
-  const id = `file-${createHash('sha256').update(`${record.id}:results`).digest('base64url').replace(/[-_]/g, '').slice(0, 24)}`;
+  const id = derivedFileId(record.id, 'results');
   const bytes = await dependencies.blobs.put(id, (async function* () {
     yield Buffer.from(csv);
   })());
-  const file = { id, project: record.project, purpose: 'fine-tune-results', filename: 'step_metrics.csv', bytes, createdAt: Date.now() };
-  try {
-    await dependencies.files.create(file);
-  } catch (error) {
-    if (!(error instanceof FileConflictError)) throw error;
-  }
+  await recordDerivedFile(dependencies.files, { id, project: record.project, purpose: 'fine-tune-results', filename: 'step_metrics.csv', bytes, createdAt: Date.now() });
   return id;
 }
 
