@@ -15,6 +15,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from '../fixtures/fake-upstream.js';
 import { startChatgate, type RunningChatgate } from '../support/start-chatgate.js';
+import { waitForBatch } from '../support/wait-for-batch.js';
 
 const MASTER = 'sk-durability-test-key';
 let upstream: FakeUpstream;
@@ -70,14 +71,8 @@ async function createBatch(client: OpenAI, count: number, tag: string): Promise<
   return { id: batch.id, customIds };
 }
 
-async function waitFor(client: OpenAI, id: string, done: (batch: OpenAI.Batches.Batch) => boolean, timeoutMs = 90_000): Promise<OpenAI.Batches.Batch> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const batch = await client.batches.retrieve(id);
-    if (done(batch)) return batch;
-    if (Date.now() > deadline) throw new Error(`batch ${id} still ${batch.status}: ${JSON.stringify(batch.request_counts)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+function waitFor(client: OpenAI, id: string, done: (batch: OpenAI.Batches.Batch) => boolean, timeoutMs = 90_000): Promise<OpenAI.Batches.Batch> {
+  return waitForBatch(client, id, done, timeoutMs, 50);
 }
 
 async function outputLines(client: OpenAI, fileId: string): Promise<Array<{ custom_id: string; response: { status_code: number; body: { choices: Array<{ message: { content: string } }> } } }>> {

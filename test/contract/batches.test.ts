@@ -8,6 +8,7 @@ import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from '../fixtures/fake-upstream.js';
 import { startChatgate, type RunningChatgate } from '../support/start-chatgate.js';
+import { waitForBatch } from '../support/wait-for-batch.js';
 
 const MASTER = 'sk-contract-test-key';
 let upstream: FakeUpstream;
@@ -82,14 +83,8 @@ async function upload(lines: Array<Line | string>, purpose: 'batch' | 'assistant
   return as.files.create({ file: await toFile(Buffer.from(text), 'requests.jsonl'), purpose });
 }
 
-async function waitFor(id: string, done: (batch: OpenAI.Batches.Batch) => boolean, as: OpenAI = client, timeoutMs = 60_000): Promise<OpenAI.Batches.Batch> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const batch = await as.batches.retrieve(id);
-    if (done(batch)) return batch;
-    if (Date.now() > deadline) throw new Error(`batch ${id} still ${batch.status}: ${JSON.stringify(batch.request_counts)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+function waitFor(id: string, done: (batch: OpenAI.Batches.Batch) => boolean, as: OpenAI = client, timeoutMs = 60_000): Promise<OpenAI.Batches.Batch> {
+  return waitForBatch(as, id, done, timeoutMs);
 }
 
 const finished = (batch: OpenAI.Batches.Batch) => ['completed', 'failed', 'expired', 'cancelled'].includes(batch.status);
