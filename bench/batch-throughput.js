@@ -55,7 +55,7 @@ import OpenAI, { toFile } from 'openai';
 import { Pool } from 'undici';
 import { argFlag, flag, printHelpIfAsked } from './flags.js';
 import {
-  staleBuild,
+  buildOrWarn,
   BENCH_DIR,
   PINNING,
   ROOT,
@@ -494,13 +494,7 @@ async function main() {
   if (!PINNING) log('!! WARNING: processes are NOT pinned (no taskset or < 2 CPUs); figures are not comparable.');
   else spawnSync('taskset', ['-cp', OPTS.loadCore, String(process.pid)], { stdio: 'ignore' });
 
-  if (OPTS.build) {
-    log('building Chatgate (npm run build) ...');
-    const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
-    if (r.status !== 0) die(`npm run build failed\n${(r.stdout || '').slice(-2000)}${(r.stderr || '').slice(-2000)}`);
-  } else if (staleBuild()) {
-    log('!! WARNING: a file in src/ is newer than dist/: run without --no-build to measure the current code');
-  }
+  buildOrWarn(OPTS.build);
 
   const started = new Date();
   const mock = await startDelayedMock(OPTS.upstreamDelayMs);

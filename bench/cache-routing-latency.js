@@ -53,9 +53,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flag } from './flags.js';
+import { argFlag, flag, printHelpIfAsked } from './flags.js';
 import {
-  staleBuild,
+  buildOrWarn,
   BENCH_DIR,
   PINNING,
   ROOT,
@@ -78,14 +78,9 @@ import {
   cleanUpOnExit,
 } from './harness.js';
 
-if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  const src = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
-  console.log(src.slice(1, src.findIndex((l) => l.startsWith('import'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
-  process.exit(0);
-}
+printHelpIfAsked(fileURLToPath(import.meta.url), fs.readFileSync);
 
-const boolFlag = (name, envName) =>
-  process.argv.includes(`--${name}`) || ['1', 'true', 'yes'].includes(String(process.env[envName] ?? '').toLowerCase());
+const boolFlag = argFlag;
 const list = (v) => String(v).split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
 
 const ALL_CASES = ['direct', 'fresh', 'routed', 'routed2', 'cached', 'cached-sqlite', 'cached-redis'];
@@ -521,13 +516,7 @@ async function main() {
   const started = new Date();
   if (!PINNING) log('!! WARNING: processes are NOT pinned (no taskset or < 2 CPUs); figures are not comparable.');
 
-  if (OPTS.build) {
-    log('building Chatgate (npm run build) ...');
-    const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
-    if (r.status !== 0) die(`npm run build failed\n${(r.stdout || '').slice(-2000)}${(r.stderr || '').slice(-2000)}`);
-  } else if (staleBuild()) {
-    log('!! WARNING: a file in src/ is newer than dist/: run without --no-build to measure the current code');
-  }
+  buildOrWarn(OPTS.build);
 
   const results = {
     benchmark: 'cache-routing-latency',

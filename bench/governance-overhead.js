@@ -39,7 +39,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flag } from './flags.js';
+import { argFlag, flag, printHelpIfAsked } from './flags.js';
 import {
   BENCH_DIR,
   PINNING,
@@ -70,14 +70,9 @@ import {
 
 const require = createRequire(import.meta.url);
 
-if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  const src = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
-  console.log(src.slice(1, src.findIndex((l) => l.startsWith('import'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
-  process.exit(0);
-}
+printHelpIfAsked(fileURLToPath(import.meta.url), fs.readFileSync);
 
-const boolFlag = (name, envName) =>
-  process.argv.includes(`--${name}`) || ['1', 'true', 'yes'].includes(String(process.env[envName] ?? '').toLowerCase());
+const boolFlag = argFlag;
 const list = (v) => String(v).split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
 
 const QUICK = boolFlag('quick', 'BENCH_QUICK');

@@ -403,3 +403,18 @@ export function staleBuild() {
     return true;
   }
 }
+
+// Builds Chatgate (npm run build) when `build`, else warns when dist/ is older than src/.
+// Exits with code 2 when the build fails.
+export function buildOrWarn(build) {
+  if (build) {
+    log('building Chatgate (npm run build) ...');
+    const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) {
+      console.error(`npm run build failed\n${(r.stdout || '').slice(-2000)}${(r.stderr || '').slice(-2000)}`);
+      process.exit(2);
+    }
+  } else if (staleBuild()) {
+    log('!! WARNING: a file in src/ is newer than dist/: run without --no-build to measure the current code');
+  }
+}
