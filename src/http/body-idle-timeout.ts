@@ -6,11 +6,11 @@
  * Activity is the socket's byte count, checked every quarter of `idleMs`, so an idle body
  * is closed between `idleMs` and 1.25 × `idleMs` after its last byte.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
 export function abortIdleBodies(server: Server, idleMs: number): void {
   const checkEveryMs = Math.max(10, Math.floor(idleMs / 4));
-  server.on('request', (incoming: IncomingMessage) => {
+  server.on('request', (incoming: IncomingMessage, response: ServerResponse) => {
     if (incoming.complete) return;
     const socket = incoming.socket;
     let bytesSeen = socket.bytesRead;
@@ -30,5 +30,8 @@ export function abortIdleBodies(server: Server, idleMs: number): void {
       }
     }, checkEveryMs);
     timer.unref();
+    // Once answered, the request is not held: what is left of its body is drained (and
+    // bounded) by @hono/node-server.
+    response.once('close', () => clearInterval(timer));
   });
 }

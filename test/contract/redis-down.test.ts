@@ -5,59 +5,27 @@
  * the log says "down" once and "back up" once, in JSON, and nothing goes to stderr; once it
  * is back, requests succeed again within about a second.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startRedisServer, type OwnRedis } from '../support/redis-server.js';
 import { startChatgate, type RunningChatgate } from '../support/start-chatgate.js';
 
 const MASTER = 'sk-redis-down-master';
 let port: number;
-let redis: ChildProcess | undefined;
+let redis: OwnRedis | undefined;
 let chatgate: RunningChatgate;
 let client: OpenAI;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: free } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return free;
-}
-
-/** Starts redis-server on `port` and resolves once it accepts connections. */
-async function startRedis(): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000);
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      output += text;
-      if (output.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${code}:\n${output}`));
-    });
-  });
-  child.stdout!.resume();
-  child.stderr!.resume();
-  return child;
+async function startRedis(): Promise<OwnRedis> {
+  return startRedisServer(port);
 }
 
 async function stopRedis(): Promise<void> {
-  const child = redis;
+  const running = redis;
   redis = undefined;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
+  await running?.kill();
 }
 
 type Outcome = { status: number; code: string | null; ms: number };
