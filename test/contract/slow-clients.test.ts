@@ -7,7 +7,9 @@
  *   the cap once they are gone.
  * Raw sockets are used so that the test controls every byte and every connection.
  */
+import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChatgate, type RunningChatgate } from '../support/start-chatgate.js';
 
@@ -223,6 +225,8 @@ describe('abandoned bodies', () => {
     expect(chat.filter((row) => row.status !== 200)).toEqual([expect.objectContaining(expected)]);
     expect(embeddings).toEqual([expect.objectContaining(expected)]);
     expect(files).toEqual([expect.objectContaining(expected), expect.objectContaining(expected)]);
+    // The abandoned uploads left no partial file behind.
+    expect(readdirSync(join(timeouts.dataDirectory, 'files')).filter((name) => name.startsWith('.tmp-'))).toEqual([]);
     await sleep(200);
     expect(errorLines(timeouts)).toEqual([]);
   });
