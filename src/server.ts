@@ -267,7 +267,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
 
   const server: ServerType = await new Promise((resolveListening, rejectListening) => {
     const instance = serve({ fetch: app.fetch, port, hostname: host, serverOptions: httpServerOptions(config.server) }, () => resolveListening(instance));
-    guardConnections(instance as import('node:http').Server, config.server);
+    guardConnections(instance as import('node:http').Server, config.server, logger);
     instance.once('error', rejectListening);
   });
   const httpServer = server as import('node:http').Server;

@@ -3,6 +3,7 @@
  * body may stay idle, how many connections may be open (docs/configuration.md).
  */
 import type { Server, ServerOptions } from 'node:http';
+import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { abortIdleBodies } from './body-idle-timeout.js';
 import { capConnections } from './connection-cap.js';
@@ -23,8 +24,23 @@ export function httpServerOptions(limits: Limits): ServerOptions {
   };
 }
 
-/** The body idle timeout and the connection cap; call at once after creating the server. */
-export function guardConnections(server: Server, limits: Limits): void {
+/** At most one log line about refused connections per this interval. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * The body idle timeout and the connection cap; call at once after creating the server.
+ * Refusals are logged as one warning per 10 s at most (with their count), never one per
+ * connection.
+ */
+export function guardConnections(server: Server, limits: Limits, logger: Pick<Logger, 'warn'>, now: () => number = Date.now): void {
   abortIdleBodies(server, limits.body_idle_timeout_ms);
-  capConnections(server, limits.max_connections);
+  let lastLine = Number.NEGATIVE_INFINITY;
+  let refused = 0;
+  capConnections(server, limits.max_connections, () => {
+    refused += 1;
+    if (now() - lastLine < REFUSAL_LOG_INTERVAL_MS) return;
+    lastLine = now();
+    logger.warn({ maxConnections: limits.max_connections, refused }, 'server.max_connections reached: new connections get 503 server_busy');
+    refused = 0;
+  });
 }

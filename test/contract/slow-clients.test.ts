@@ -267,5 +267,7 @@ describe('connection cap', () => {
     const many = await Promise.all(Array.from({ length: MAX_CONNECTIONS - 2 }, () => rawExchange(port, 'GET', '/v1/models')));
     for (const each of many) expect(each).toMatch(/^HTTP\/1\.1 200/);
     expect(errorLines(capped)).toEqual([]);
+    // 30 refusals, one warning (not one line per connection).
+    expect(capped.output().split('\n').filter((line) => line.includes('max_connections reached'))).toHaveLength(1);
   });
 });
