@@ -42,6 +42,7 @@ import { LocalDiskBlobStore } from './files/blob-store.js';
 import { startBackgroundWork } from './background-work.js';
 import { FineTunedModels } from './fine-tuning/fine-tuned-models.js';
 import { createFineTuningTrainers } from './fine-tuning/trainers.js';
+import { guardConnections, httpServerOptions } from './http/server-limits.js';
 
 export interface ServeOptions {
   configPath?: string | undefined;
@@ -265,13 +266,11 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   wakeWorker = background.wake;
 
   const server: ServerType = await new Promise((resolveListening, rejectListening) => {
-    const instance = serve({ fetch: app.fetch, port, hostname: host }, () => resolveListening(instance));
+    const instance = serve({ fetch: app.fetch, port, hostname: host, serverOptions: httpServerOptions(config.server) }, () => resolveListening(instance));
+    guardConnections(instance as import('node:http').Server, config.server, logger);
     instance.once('error', rejectListening);
   });
   const httpServer = server as import('node:http').Server;
-  httpServer.keepAliveTimeout = 65_000;
-  httpServer.headersTimeout = 66_000;
-  httpServer.requestTimeout = 0;
   const address = server.address() as AddressInfo;
   const displayHost = host.includes(':') ? `[${host}]` : host;
   const url = `http://${displayHost}:${address.port}/v1`;

@@ -10,7 +10,8 @@
  *
  * A back end may throw; the ResponseCache above turns every failure into a miss.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { createRedisConnection, type RedisStateLogger } from '../util/redis-client.js';
 import { openSqliteDatabase, type SqliteDatabase } from '../storage/sqlite/connection.js';
 
 export interface CacheBackend {
@@ -129,19 +130,16 @@ export class RedisCacheBackend implements CacheBackend {
   readonly #redis: Redis;
   readonly #prefix: string;
 
-  constructor(options: { url: string; prefix?: string; redisOptions?: RedisOptions }) {
+  constructor(options: { url: string; prefix?: string; redisOptions?: RedisOptions; logger?: RedisStateLogger }) {
     this.#prefix = options.prefix ?? 'chatgate:cache:';
-    // Fail fast rather than queue: a cache that cannot answer at once is a miss.
-    this.#redis = new Redis(options.url, {
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
-      commandTimeout: 1000,
-      connectTimeout: 2000,
-      ...options.redisOptions,
-    });
-    this.#redis.on('error', () => {
-      // Reported by the failing commands (as misses); ioredis reconnects by itself.
-    });
+    // Fail fast rather than queue: a cache that cannot answer at once is a miss. Going
+    // down and coming back are logged once each; ioredis reconnects by itself.
+    this.#redis = createRedisConnection({
+      url: options.url,
+      purpose: 'response cache',
+      logger: options.logger,
+      ...(options.redisOptions ? { redisOptions: options.redisOptions } : {}),
+    }).client;
   }
 
   /** Resolves when connected (rejects after the connect timeout); for tests and start-up. */

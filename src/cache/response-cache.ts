@@ -175,7 +175,7 @@ export function createResponseCache(options: { config: Config; dataDirectory: st
       break;
     case 'redis':
       if (!config.redis_url) throw new CacheConfigError("cache.backend: 'redis' needs redis_url");
-      backend = new RedisCacheBackend({ url: config.redis_url });
+      backend = new RedisCacheBackend({ url: config.redis_url, logger: options.logger });
       break;
   }
   options.logger.debug({ backend: backend.name, models: cached.map((model) => model.name) }, 'Response cache on');

@@ -435,6 +435,12 @@ export const serverConfig = z
      * is the right-most address not in this list. Empty: the socket's address.
      */
     trusted_proxies: z.array(z.string().min(1)).default([]),
+    /** A request's headers must arrive within this time (408 and the connection closed otherwise). */
+    headers_timeout_ms: positiveInt.default(60_000),
+    /** A request body that sends no byte for this long is abandoned (an idle timeout, not a total: slow steady uploads go on). */
+    body_idle_timeout_ms: positiveInt.default(60_000),
+    /** Open connections at most; one more gets a 503 `server_busy` and is closed (docs/configuration.md). */
+    max_connections: positiveInt.default(10_000),
   })
   .strict();
 

@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { GatewayError, internalError, invalidRequest, requestTooLarge, toGatewayError } from './gateway-error.js';
+import { bodyAbandoned, clientClosedBody } from './client-abort.js';
 
 export function asGatewayError(error: unknown, maxBodyBytes: number): GatewayError {
   if (error instanceof GatewayError) return error;
@@ -23,6 +24,11 @@ export function errorResponse(error: GatewayError, context: Context): Response {
 
 export function createErrorHandler(logger: Logger, maxBodyBytes: number) {
   return (error: Error, context: Context): Response => {
+    // A body read that failed because the client went away: a client abort, not our error.
+    if (!(error instanceof GatewayError) && bodyAbandoned(context)) {
+      logger.debug({ requestId: context.get('requestId') }, 'client closed the connection before sending the whole request body');
+      return errorResponse(clientClosedBody(), context);
+    }
     const gatewayError = asGatewayError(error, maxBodyBytes);
     if (gatewayError.status >= 500 && gatewayError.source === 'gateway') {
       logger.error({ err: error, requestId: context.get('requestId') }, 'unexpected error');

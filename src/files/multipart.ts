@@ -175,13 +175,9 @@ export async function* multipartEvents(body: ReadableStream<Uint8Array>, boundar
   const reader = body.getReader();
   try {
     for (;;) {
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await reader.read();
-      } catch (error) {
-        throw new MultipartError(`The request body could not be read: ${error instanceof Error ? error.message : String(error)}`);
-      }
-      const { done, value } = result;
+      // A read error (the connection closed mid-body) is passed on as is: the body is not
+      // malformed, the client went away (the error handler records a client abort).
+      const { done, value } = await reader.read();
       if (done) break;
       yield* parser.push(value);
       if (parser.finished) break;

@@ -15,7 +15,7 @@ import { RedisLimiter } from './redis-limiter.js';
 export function createMetering(config: Config, store: Store, logger: Logger): Metering {
   const initialSpend = (subject: string, periodStart: number) => store.auditLog.spendOf(subject, periodStart, Date.now() + 60_000);
   const limiter = config.redis_url
-    ? new RedisLimiter({ redis: config.redis_url, initialSpend, redisOptions: { lazyConnect: false, maxRetriesPerRequest: 2 } })
+    ? new RedisLimiter({ redis: config.redis_url, initialSpend, logger })
     : new MemoryLimiter({ initialSpend });
   if (limiter instanceof RedisLimiter) logger.debug('Rate-limit counters in Redis');
   return { limiter, prices: createPriceTable(config.prices) };

@@ -13,7 +13,8 @@
  * reserves nothing and says so; the limiter then asks `initialSpend` and writes the value
  * with SET NX (the first instance wins), and runs the script again.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { createRedisConnection, type RedisConnection, type RedisStateLogger } from '../util/redis-client.js';
 import {
   newReservation,
   refusalFor,
@@ -75,8 +76,13 @@ interface LimiterCommands {
 }
 
 export interface RedisLimiterOptions {
-  /** A `redis://` URL (the limiter owns and closes the connection) or a client (left open on close). */
+  /**
+   * A `redis://` URL (the limiter owns and closes the connection; while Redis is down every
+   * call fails at once, see util/redis-client.ts) or a client (left open on close).
+   */
   redis: string | Redis;
+  /** Where a URL's connection logs going down and coming back. */
+  logger?: RedisStateLogger;
   /** Prepended to every key (tests, tenants); default `chatgate:limits:`. */
   keyPrefix?: string;
   /** How long a key outlives its window, default 60 s. */
@@ -89,6 +95,8 @@ export interface RedisLimiterOptions {
 
 export class RedisLimiter implements Limiter {
   readonly #redis: Redis & LimiterCommands;
+  /** The connection made from a URL (null for a client passed in). */
+  readonly #connection: RedisConnection | null;
   readonly #owned: boolean;
   readonly #prefix: string;
   readonly #margin: number;
@@ -96,8 +104,12 @@ export class RedisLimiter implements Limiter {
   readonly #seeding = new Map<string, Promise<void>>();
 
   constructor(options: RedisLimiterOptions) {
-    const client = typeof options.redis === 'string' ? new Redis(options.redis, options.redisOptions ?? {}) : options.redis;
-    this.#owned = typeof options.redis === 'string';
+    this.#connection =
+      typeof options.redis === 'string'
+        ? createRedisConnection({ url: options.redis, purpose: 'rate-limit counters', logger: options.logger, ...(options.redisOptions ? { redisOptions: options.redisOptions } : {}) })
+        : null;
+    const client = this.#connection?.client ?? (options.redis as Redis);
+    this.#owned = this.#connection !== null;
     client.defineCommand('chatgateLimiterReserve', { numberOfKeys: 4, lua: RESERVE_SCRIPT });
     client.defineCommand('chatgateLimiterAdjust', { numberOfKeys: 2, lua: ADJUST_SCRIPT });
     this.#redis = client as Redis & LimiterCommands;
@@ -124,6 +136,7 @@ export class RedisLimiter implements Limiter {
       ttl(windows.day.end),
       windows.budget ? ttl(windows.budget.end) : 0,
     ];
+    await this.#connection?.available();
     for (let attempt = 0; ; attempt++) {
       const seedable = this.#initialSpend !== undefined && attempt < 3;
       const [ok, rpm, rpd, tpm, budget] = await this.#redis.chatgateLimiterReserve(...args, seedable ? '1' : '0');
