@@ -194,7 +194,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const retention = startRetention(store.auditLog, config.audit.retention_days, logger);
 
   const keyCache = new KeyCache(store.keys);
-  const tokenSigner = new TokenSigner(store.metadata);
+  const tokenSigner = new TokenSigner(store.metadata, masterKey.key);
   const keyService = new KeyService(store.keys, { onChange: () => keyCache.invalidate() });
 
   const tokenCounters = new TokenCounters();
