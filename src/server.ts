@@ -40,6 +40,7 @@ import { CassetteError } from './providers/openai-compatible/cassette.js';
 import { RecordReplayStore } from './providers/openai-compatible/record-replay-client.js';
 import { CacheConfigError, createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { LocalDiskBlobStore } from './files/blob-store.js';
+import { startTemporarySweep } from './files/temporary-sweep.js';
 import { startBackgroundWork } from './background-work.js';
 import { FineTunedModels } from './fine-tuning/fine-tuned-models.js';
 import { createFineTuningTrainers } from './fine-tuning/trainers.js';
@@ -222,6 +223,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const fineTuningDirectory = config.fine_tuning.directory === undefined ? join(dataDirectory, 'fine-tuning') : resolve(workingDirectory, config.fine_tuning.directory);
   const blobs = new LocalDiskBlobStore(config.files.directory === undefined ? join(dataDirectory, 'files') : resolve(workingDirectory, config.files.directory));
   makePrivate([fineTuningDirectory, blobs.directory], { done: [dataDirectory] });
+  const temporarySweep = startTemporarySweep({ blobs, logger });
   let wakeWorker = (): void => undefined;
   const app = createApp({
     models,
@@ -303,6 +305,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         force.unref();
       });
       retention.stop();
+      temporarySweep.stop();
       fineTunedModels.stop();
       await background.stop();
       await recorder.close();
