@@ -35,6 +35,7 @@ import { makePrivate, restrictNewFiles } from './storage/private-files.js';
 import type { Store } from './storage/spec.js';
 import { TokenCounters, type TokenCounter } from './tokens/token-counter.js';
 import { unixSeconds } from './api/ids.js';
+import { redactUrl } from './util/redact-url.js';
 import { resolveRecordReplay } from './config/record-replay.js';
 import { CassetteError } from './providers/openai-compatible/cassette.js';
 import { RecordReplayStore } from './providers/openai-compatible/record-replay-client.js';
@@ -123,7 +124,7 @@ function describeRouting(config: Config, path: string | null, environment: NodeJ
   for (const model of config.models) {
     const target =
       model.provider === 'openai-compatible'
-        ? `${model.provider} ${model.base_url} (${model.model ?? model.name})`
+        ? `${model.provider} ${redactUrl(model.base_url)} (${model.model ?? model.name})`
         : model.provider === 'llama-cpp'
           ? `${model.provider} ${model.path}`
           : model.provider === 'router'
