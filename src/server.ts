@@ -272,10 +272,34 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   });
   wakeWorker = background.wake;
 
-  const server: ServerType = await new Promise((resolveListening, rejectListening) => {
-    const instance = serve({ fetch: app.fetch, port, hostname: host }, () => resolveListening(instance));
-    instance.once('error', rejectListening);
-  });
+  /** Everything opened above (store, workers, timers, connections, …): what keeps a process alive besides the listener. */
+  const release = async (): Promise<void> => {
+    retention.stop();
+    temporarySweep.stop();
+    fineTunedModels.stop();
+    await background.stop();
+    await recorder.close();
+    await metering.limiter.close();
+    await responseCache?.close();
+    await store.close();
+    // Router models' targets share the providers of their kind (which may serve no model directly).
+    const providers = new Set(models.list().flatMap((model) => (model.provider instanceof RouterProvider ? model.provider.targets.map((target) => target.provider) : [model.provider])));
+    await Promise.all([...providers].map((provider) => provider.close?.()));
+    await recordReplay?.close();
+    appLogger.close();
+  };
+
+  let server: ServerType;
+  try {
+    server = await new Promise((resolveListening, rejectListening) => {
+      const instance = serve({ fetch: app.fetch, port, hostname: host }, () => resolveListening(instance));
+      instance.once('error', rejectListening);
+    });
+  } catch (error) {
+    // The port is taken (or not ours): let go of everything so that the process can end.
+    await release().catch(() => undefined);
+    throw error;
+  }
   const httpServer = server as import('node:http').Server;
   httpServer.keepAliveTimeout = 65_000;
   httpServer.headersTimeout = 66_000;
@@ -305,19 +329,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         const force = setTimeout(() => httpServer.closeAllConnections(), 10_000);
         force.unref();
       });
-      retention.stop();
-      temporarySweep.stop();
-      fineTunedModels.stop();
-      await background.stop();
-      await recorder.close();
-      await metering.limiter.close();
-      await responseCache?.close();
-      await store.close();
-      // Router models' targets share the providers of their kind (which may serve no model directly).
-      const providers = new Set(models.list().flatMap((model) => (model.provider instanceof RouterProvider ? model.provider.targets.map((target) => target.provider) : [model.provider])));
-      await Promise.all([...providers].map((provider) => provider.close?.()));
-      await recordReplay?.close();
-      appLogger.close();
+      await release();
     })());
 
   return { url, port: address.port, config, masterKey, logger, close };
