@@ -42,7 +42,7 @@ import { RecordReplayStore } from './providers/openai-compatible/record-replay-c
 import { CacheConfigError, createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { LocalDiskBlobStore } from './files/blob-store.js';
 import { startTemporarySweep } from './files/temporary-sweep.js';
-import { startBackgroundWork } from './background-work.js';
+import { startBackgroundWork, type BackgroundWork } from './background-work.js';
 import { FineTunedModels } from './fine-tuning/fine-tuned-models.js';
 import { createFineTuningTrainers } from './fine-tuning/trainers.js';
 
@@ -251,33 +251,13 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     ...(config.audit.enabled ? {} : { recorder: { record: () => {} } }),
   });
 
-  const background = startBackgroundWork({
-    config,
-    store,
-    blobs,
-    models,
-    logger,
-    fetch: (request, env) => app.fetch(request, env),
-    fineTuning: {
-      resources: store.resources,
-      files: store.files,
-      blobs,
-      models,
-      tokenCounters,
-      trainers: createFineTuningTrainers(),
-      directory: fineTuningDirectory,
-      logger,
-      onSucceeded: (record) => void fineTunedModels.register(record).catch((error: unknown) => logger.warn({ err: error, job: record.id }, 'Could not serve a fine-tuned model yet; the next sync retries')),
-    },
-  });
-  wakeWorker = background.wake;
-
-  /** Everything opened above (store, workers, timers, connections, …): what keeps a process alive besides the listener. */
+  let background: BackgroundWork | undefined;
+  /** Everything opened here (store, workers, timers, connections, …): what keeps a process alive besides the listener. */
   const release = async (): Promise<void> => {
     retention.stop();
     temporarySweep.stop();
     fineTunedModels.stop();
-    await background.stop();
+    await background?.stop();
     await recorder.close();
     await metering.limiter.close();
     await responseCache?.close();
@@ -300,6 +280,28 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     await release().catch(() => undefined);
     throw error;
   }
+  // Only a server that listens takes jobs from the queue (a failed start leaves them to the others).
+  background = startBackgroundWork({
+    config,
+    store,
+    blobs,
+    models,
+    logger,
+    fetch: (request, env) => app.fetch(request, env),
+    fineTuning: {
+      resources: store.resources,
+      files: store.files,
+      blobs,
+      models,
+      tokenCounters,
+      trainers: createFineTuningTrainers(),
+      directory: fineTuningDirectory,
+      logger,
+      onSucceeded: (record) => void fineTunedModels.register(record).catch((error: unknown) => logger.warn({ err: error, job: record.id }, 'Could not serve a fine-tuned model yet; the next sync retries')),
+    },
+  });
+  wakeWorker = background.wake;
+
   const httpServer = server as import('node:http').Server;
   httpServer.keepAliveTimeout = 65_000;
   httpServer.headersTimeout = 66_000;
