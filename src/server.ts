@@ -31,7 +31,7 @@ import { AuditWriter } from './audit/audit-writer.js';
 import { startRetention } from './audit/retention.js';
 import { createMetering } from './limits/create-metering.js';
 import { openStore } from './storage/open-store.js';
-import { makePrivate, restrictNewFiles } from './storage/private-files.js';
+import { makePrivate, restrictNewFiles, type PrivateFileFailure } from './storage/private-files.js';
 import type { Store } from './storage/spec.js';
 import { TokenCounters, type TokenCounter } from './tokens/token-counter.js';
 import { unixSeconds } from './api/ids.js';
@@ -163,9 +163,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const port = options.port ?? config.server.port;
   const dataDirectory = resolveDataDirectory({ option: options.dataDirectory, configured: config.data_dir, environment, workingDirectory });
   mkdirSync(dataDirectory, { recursive: true, mode: 0o700 });
-  // Before the store opens: SQLite gives a new -wal/-shm the mode of the database file.
   restrictNewFiles();
-  makePrivate([dataDirectory]);
 
   try {
     new IpMatcher(config.server.trusted_proxies);
@@ -175,6 +173,11 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
 
   const appLogger = createLogger(config.log_level);
   const logger = appLogger.logger;
+  const warnNotPrivate = (failures: PrivateFileFailure[]) => {
+    for (const { path, error } of failures) logger.warn({ err: error, path }, 'Could not make a data file private to this user');
+  };
+  // Before the store opens: SQLite gives a new -wal/-shm the mode of the database file.
+  warnNotPrivate(makePrivate([dataDirectory]));
   const recordReplay = openRecordReplay(config, environment, workingDirectory, logger);
   const masterKey = resolveMasterKey(dataDirectory, environment);
 
@@ -223,7 +226,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   await fineTunedModels.start();
   const fineTuningDirectory = config.fine_tuning.directory === undefined ? join(dataDirectory, 'fine-tuning') : resolve(workingDirectory, config.fine_tuning.directory);
   const blobs = new LocalDiskBlobStore(config.files.directory === undefined ? join(dataDirectory, 'files') : resolve(workingDirectory, config.files.directory));
-  makePrivate([fineTuningDirectory, blobs.directory], { done: [dataDirectory] });
+  warnNotPrivate(makePrivate([fineTuningDirectory, blobs.directory], { done: [dataDirectory] }));
   const temporarySweep = startTemporarySweep({ blobs, logger });
   let wakeWorker = (): void => undefined;
   const app = createApp({

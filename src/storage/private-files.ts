@@ -30,19 +30,28 @@ function statOrNull(path: string): Stats | null {
   }
 }
 
+/** A path whose mode could not be changed (not its owner, a read-only file system, …). */
+export interface PrivateFileFailure {
+  path: string;
+  error: Error;
+}
+
 /**
  * Folders 0700 and files 0600 under each path (included), recursively; symbolic links are
  * neither followed nor changed, missing paths skipped. A path inside another one (or inside one
- * of `done`) is walked once.
+ * of `done`) is walked once. What cannot be changed is skipped and returned, never thrown: a
+ * start does not fail on a file another user owns in a shared folder.
  */
-export function makePrivate(paths: readonly string[], options: { done?: readonly string[] } = {}): void {
+export function makePrivate(paths: readonly string[], options: { done?: readonly string[] } = {}): PrivateFileFailure[] {
   // `done`: paths made private already (by an earlier call); nothing within them is walked again.
   const walked = (options.done ?? []).map((path) => resolve(path));
+  const failures: PrivateFileFailure[] = [];
   for (const root of paths.map((path) => resolve(path)).sort((a, b) => a.length - b.length)) {
     if (walked.some((parent) => contains(parent, root))) continue;
     walked.push(root);
-    makePrivateTree(root);
+    makePrivateTree(root, failures);
   }
+  return failures;
 }
 
 function contains(parent: string, child: string): boolean {
@@ -50,13 +59,17 @@ function contains(parent: string, child: string): boolean {
   return path === '' || (!path.startsWith('..') && !isAbsolute(path));
 }
 
-function makePrivateTree(root: string): void {
+function makePrivateTree(root: string, failures: PrivateFileFailure[]): void {
   const pending = [root];
   for (let path = pending.pop(); path !== undefined; path = pending.pop()) {
     const stats = statOrNull(path);
-    if (stats === null || stats.isSymbolicLink()) continue;
-    const mode = stats.isDirectory() ? PRIVATE_DIRECTORY_MODE : PRIVATE_FILE_MODE;
-    if ((stats.mode & 0o777) !== mode && (stats.isDirectory() || stats.isFile())) chmodSync(path, mode);
-    if (stats.isDirectory()) for (const name of readdirSync(path)) pending.push(join(path, name));
+    if (stats === null || stats.isSymbolicLink() || !(stats.isDirectory() || stats.isFile())) continue;
+    try {
+      const mode = stats.isDirectory() ? PRIVATE_DIRECTORY_MODE : PRIVATE_FILE_MODE;
+      if ((stats.mode & 0o777) !== mode) chmodSync(path, mode);
+      if (stats.isDirectory()) for (const name of readdirSync(path)) pending.push(join(path, name));
+    } catch (error) {
+      failures.push({ path, error: error as Error });
+    }
   }
 }
