@@ -31,15 +31,18 @@ import { AuditWriter } from './audit/audit-writer.js';
 import { startRetention } from './audit/retention.js';
 import { createMetering } from './limits/create-metering.js';
 import { openStore } from './storage/open-store.js';
+import { makePrivate, restrictNewFiles, type PrivateFileFailure } from './storage/private-files.js';
 import type { Store } from './storage/spec.js';
 import { TokenCounters, type TokenCounter } from './tokens/token-counter.js';
 import { unixSeconds } from './api/ids.js';
+import { redactUrl } from './util/redact-url.js';
 import { resolveRecordReplay } from './config/record-replay.js';
 import { CassetteError } from './providers/openai-compatible/cassette.js';
 import { RecordReplayStore } from './providers/openai-compatible/record-replay-client.js';
 import { CacheConfigError, createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { LocalDiskBlobStore } from './files/blob-store.js';
-import { startBackgroundWork } from './background-work.js';
+import { startTemporarySweep } from './files/temporary-sweep.js';
+import { startBackgroundWork, type BackgroundWork } from './background-work.js';
 import { FineTunedModels } from './fine-tuning/fine-tuned-models.js';
 import { createFineTuningTrainers } from './fine-tuning/trainers.js';
 import { guardConnections, httpServerOptions } from './http/server-limits.js';
@@ -122,7 +125,7 @@ function describeRouting(config: Config, path: string | null, environment: NodeJ
   for (const model of config.models) {
     const target =
       model.provider === 'openai-compatible'
-        ? `${model.provider} ${model.base_url} (${model.model ?? model.name})`
+        ? `${model.provider} ${redactUrl(model.base_url)} (${model.model ?? model.name})`
         : model.provider === 'llama-cpp'
           ? `${model.provider} ${model.path}`
           : model.provider === 'router'
@@ -161,6 +164,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const port = options.port ?? config.server.port;
   const dataDirectory = resolveDataDirectory({ option: options.dataDirectory, configured: config.data_dir, environment, workingDirectory });
   mkdirSync(dataDirectory, { recursive: true, mode: 0o700 });
+  restrictNewFiles();
 
   try {
     new IpMatcher(config.server.trusted_proxies);
@@ -170,6 +174,11 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
 
   const appLogger = createLogger(config.log_level);
   const logger = appLogger.logger;
+  const warnNotPrivate = (failures: PrivateFileFailure[]) => {
+    for (const { path, error } of failures) logger.warn({ err: error, path }, 'Could not make a data file private to this user');
+  };
+  // Before the store opens: SQLite gives a new -wal/-shm the mode of the database file.
+  warnNotPrivate(makePrivate([dataDirectory]));
   const recordReplay = openRecordReplay(config, environment, workingDirectory, logger);
   const masterKey = resolveMasterKey(dataDirectory, environment);
 
@@ -195,7 +204,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const retention = startRetention(store.auditLog, config.audit.retention_days, logger);
 
   const keyCache = new KeyCache(store.keys);
-  const tokenSigner = new TokenSigner(store.metadata);
+  const tokenSigner = new TokenSigner(store.metadata, masterKey.key);
   const keyService = new KeyService(store.keys, { onChange: () => keyCache.invalidate() });
 
   const tokenCounters = new TokenCounters();
@@ -218,6 +227,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   await fineTunedModels.start();
   const fineTuningDirectory = config.fine_tuning.directory === undefined ? join(dataDirectory, 'fine-tuning') : resolve(workingDirectory, config.fine_tuning.directory);
   const blobs = new LocalDiskBlobStore(config.files.directory === undefined ? join(dataDirectory, 'files') : resolve(workingDirectory, config.files.directory));
+  warnNotPrivate(makePrivate([fineTuningDirectory, blobs.directory], { done: [dataDirectory] }));
+  const temporarySweep = startTemporarySweep({ blobs, logger });
   let wakeWorker = (): void => undefined;
   const app = createApp({
     models,
@@ -244,7 +255,38 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     ...(config.audit.enabled ? {} : { recorder: { record: () => {} } }),
   });
 
-  const background = startBackgroundWork({
+  let background: BackgroundWork | undefined;
+  /** Everything opened here (store, workers, timers, connections, …): what keeps a process alive besides the listener. */
+  const release = async (): Promise<void> => {
+    retention.stop();
+    temporarySweep.stop();
+    fineTunedModels.stop();
+    await background?.stop();
+    await recorder.close();
+    await metering.limiter.close();
+    await responseCache?.close();
+    await store.close();
+    // Router models' targets share the providers of their kind (which may serve no model directly).
+    const providers = new Set(models.list().flatMap((model) => (model.provider instanceof RouterProvider ? model.provider.targets.map((target) => target.provider) : [model.provider])));
+    await Promise.all([...providers].map((provider) => provider.close?.()));
+    await recordReplay?.close();
+    appLogger.close();
+  };
+
+  let server: ServerType;
+  try {
+    server = await new Promise((resolveListening, rejectListening) => {
+      const instance = serve({ fetch: app.fetch, port, hostname: host, serverOptions: httpServerOptions(config.server) }, () => resolveListening(instance));
+      guardConnections(instance as import('node:http').Server, config.server, logger);
+      instance.once('error', rejectListening);
+    });
+  } catch (error) {
+    // The port is taken (or not ours): let go of everything so that the process can end.
+    await release().catch(() => undefined);
+    throw error;
+  }
+  // Only a server that listens takes jobs from the queue (a failed start leaves them to the others).
+  background = startBackgroundWork({
     config,
     store,
     blobs,
@@ -265,11 +307,6 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   });
   wakeWorker = background.wake;
 
-  const server: ServerType = await new Promise((resolveListening, rejectListening) => {
-    const instance = serve({ fetch: app.fetch, port, hostname: host, serverOptions: httpServerOptions(config.server) }, () => resolveListening(instance));
-    guardConnections(instance as import('node:http').Server, config.server, logger);
-    instance.once('error', rejectListening);
-  });
   const httpServer = server as import('node:http').Server;
   const address = server.address() as AddressInfo;
   const displayHost = host.includes(':') ? `[${host}]` : host;
@@ -296,18 +333,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         const force = setTimeout(() => httpServer.closeAllConnections(), 10_000);
         force.unref();
       });
-      retention.stop();
-      fineTunedModels.stop();
-      await background.stop();
-      await recorder.close();
-      await metering.limiter.close();
-      await responseCache?.close();
-      await store.close();
-      // Router models' targets share the providers of their kind (which may serve no model directly).
-      const providers = new Set(models.list().flatMap((model) => (model.provider instanceof RouterProvider ? model.provider.targets.map((target) => target.provider) : [model.provider])));
-      await Promise.all([...providers].map((provider) => provider.close?.()));
-      await recordReplay?.close();
-      appLogger.close();
+      await release();
     })());
 
   return { url, port: address.port, config, masterKey, logger, close };

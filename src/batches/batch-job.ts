@@ -21,6 +21,7 @@ import { asBatch, BATCH_KIND, FINAL_BATCH_STATUSES, unixSeconds, type BatchData,
 import { writeBatchFiles } from './batch-output.js';
 import { newBatchRequestId, runBatchLine, type BatchResultLine, type CallerCheck, type InternalFetch } from './batch-request.js';
 import type { ModelConcurrency } from './model-concurrency.js';
+import { abortableDelay } from '../util/abortable-delay.js';
 
 export const BATCH_JOB_KIND = 'batch';
 
@@ -341,10 +342,9 @@ export function assistBatches(dependencies: BatchJobDependencies, worker: Worker
       } catch (error) {
         dependencies.logger.warn({ err: error }, 'Could not look for running batches');
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, intervalMs);
-        signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      // The pause removes its abort listener when it ends: one added per look would pile up
+      // on the long-lived signal (a MaxListenersExceededWarning after ten looks).
+      await abortableDelay(intervalMs, signal).catch(() => undefined);
     }
     await Promise.all(helping.values());
   })();

@@ -9,6 +9,7 @@ import { resolveDataDirectory } from '../config/data-directory.js';
 import { loadConfig } from '../config/load-config.js';
 import type { Config } from '../config/schema.js';
 import { openStore } from '../storage/open-store.js';
+import { restrictNewFiles } from '../storage/private-files.js';
 import type { Store } from '../storage/spec.js';
 
 export interface ConfiguredStoreOptions {
@@ -21,6 +22,7 @@ export interface ConfiguredStoreOptions {
 export async function openConfiguredStore(options: ConfiguredStoreOptions): Promise<{ store: Store; config: Config }> {
   const { config } = loadConfig({ path: options.configPath, workingDirectory: options.workingDirectory, environment: options.environment });
   const dataDirectory = resolveDataDirectory({ option: options.dataDirectory, configured: config.data_dir, environment: options.environment, workingDirectory: options.workingDirectory });
+  restrictNewFiles();
   if (!config.database_url) mkdirSync(dataDirectory, { recursive: true, mode: 0o700 });
   const store = await openStore({ databaseUrl: config.database_url, sqlitePath: join(dataDirectory, 'chatgate.db') });
   try {

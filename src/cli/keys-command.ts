@@ -12,6 +12,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { keyToJson, type KeyJson } from '../keys/key-settings.js';
 import { KeyService } from '../keys/key-service.js';
 import { openStore } from '../storage/open-store.js';
+import { restrictNewFiles } from '../storage/private-files.js';
 import type { Store } from '../storage/spec.js';
 
 export const KEYS_USAGE = `Usage: chatgate keys <create|list|show|revoke|rotate> [options]
@@ -185,6 +186,7 @@ export async function keysCommand(args: string[], io: KeysCommandIo = {}): Promi
   const { config } = loadConfig({ path: values.config, workingDirectory, environment });
   const dataDirectory = resolveDataDirectory({ option: values['data-dir'], configured: config.data_dir, environment, workingDirectory });
   const { mkdirSync } = await import('node:fs');
+  restrictNewFiles();
   if (!config.database_url) mkdirSync(dataDirectory, { recursive: true, mode: 0o700 });
   let store: Store;
   try {

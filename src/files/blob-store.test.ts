@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
@@ -58,5 +58,31 @@ describe('LocalDiskBlobStore', () => {
     await expect(blobs.put('../escape', chunks('x'))).rejects.toThrow(TypeError);
     await expect(blobs.get('a/b')).rejects.toThrow(TypeError);
     await expect(blobs.delete('')).rejects.toThrow(TypeError);
+  });
+
+  it('removes the temporary files of interrupted puts by age, never a blob nor a put in progress', async () => {
+    const blobs = new LocalDiskBlobStore(directory);
+    expect(await blobs.removeStaleTemporaries(1000)).toBe(0); // no directory yet
+    await blobs.put('file-kept', chunks('kept'));
+    const hourAgo = (Date.now() - 2 * 3600_000) / 1000;
+    writeFileSync(join(directory, '.tmp-file-crashed-0a1b2c'), 'half an upload');
+    utimesSync(join(directory, '.tmp-file-crashed-0a1b2c'), hourAgo, hourAgo);
+    utimesSync(join(directory, 'file-kept'), hourAgo, hourAgo);
+    writeFileSync(join(directory, '.tmp-file-fresh-3d4e5f'), 'another instance uploading');
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = blobs.put('file-slow', (async function* () {
+      yield Buffer.from('first part');
+      await gate;
+      yield Buffer.from(', second part');
+    })());
+    while (!readdirSync(directory).some((name) => name.startsWith('.tmp-file-slow-'))) await new Promise((resolve) => setTimeout(resolve, 5));
+
+    expect(await blobs.removeStaleTemporaries(3600_000)).toBe(1);
+    expect(readdirSync(directory).sort()).toEqual(expect.arrayContaining(['.tmp-file-fresh-3d4e5f', 'file-kept']));
+    expect(readdirSync(directory)).not.toContain('.tmp-file-crashed-0a1b2c');
+    release();
+    expect(await slow).toBe('first part, second part'.length);
+    expect(await text((await blobs.get('file-slow'))!)).toBe('first part, second part');
   });
 });

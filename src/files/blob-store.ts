@@ -4,7 +4,7 @@
  * addressed by a key (the file id).
  */
 import { createWriteStream, readSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -42,6 +42,8 @@ export class BlobTooLargeError extends Error {
 }
 
 const KEY = /^[A-Za-z0-9_-]{1,128}$/;
+/** The name prefix of a blob being written (never a key: keys have no dot). */
+const TEMPORARY_PREFIX = '.tmp-';
 
 function checkKey(key: string): void {
   if (!KEY.test(key)) throw new TypeError(`Invalid blob key ${JSON.stringify(key)}: letters, digits, '-' and '_' only`);
@@ -73,7 +75,7 @@ export class LocalDiskBlobStore implements BlobStore {
   async put(key: string, source: AsyncIterable<Uint8Array>, options: PutOptions = {}): Promise<number> {
     const target = this.path(key);
     await this.ensureDirectory();
-    const temporary = join(this.directory, `.tmp-${key}-${randomBytes(6).toString('hex')}`);
+    const temporary = join(this.directory, `${TEMPORARY_PREFIX}${key}-${randomBytes(6).toString('hex')}`);
     const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     let size = 0;
     async function* counted(): AsyncGenerator<Uint8Array> {
@@ -152,6 +154,37 @@ export class LocalDiskBlobStore implements BlobStore {
       if (isMissing(error)) return null;
       throw error;
     }
+  }
+
+  /**
+   * Deletes the temporary files of puts that never finished (the process crashed or was
+   * killed during an upload) and were last written more than `olderThanMs` ago. A put in
+   * progress, here or in another process sharing the directory, writes to its file all the
+   * time: with a threshold far above any pause of an upload, it is left alone. Returns the
+   * number of files deleted.
+   */
+  async removeStaleTemporaries(olderThanMs: number, nowMs = Date.now()): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.directory);
+    } catch (error) {
+      if (isMissing(error)) return 0;
+      throw error;
+    }
+    let removed = 0;
+    for (const name of names) {
+      if (!name.startsWith(TEMPORARY_PREFIX)) continue;
+      const path = join(this.directory, name);
+      try {
+        const stats = await lstat(path);
+        if (!stats.isFile() || nowMs - stats.mtimeMs <= olderThanMs) continue;
+        await rm(path);
+        removed += 1;
+      } catch (error) {
+        if (!isMissing(error)) throw error; // another process removed it (or its put finished) first
+      }
+    }
+    return removed;
   }
 
   private async syncDirectory(): Promise<void> {

@@ -25,7 +25,7 @@ beforeEach(async () => {
   now = Date.now();
   const cache = new KeyCache(store.keys, { now: () => now });
   service = new KeyService(store.keys, { now: () => now, onChange: () => cache.invalidate() });
-  signer = new TokenSigner(store.metadata, { now: () => now });
+  signer = new TokenSigner(store.metadata, 'sk-master', { now: () => now });
   authenticator = createGatewayAuthenticator({ masterKey: 'sk-master', keys: cache, tokens: signer, now: () => now });
 });
 afterEach(() => store.close());

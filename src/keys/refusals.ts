@@ -16,6 +16,7 @@ export const refusals = {
     unauthorized('invalid_api_key', 'Incorrect API key provided: this secret was replaced by a rotation and its grace period has ended. Use the new secret.'),
   tokenExpired: () => unauthorized('token_expired', 'This token has expired. Mint a new one.'),
   tokenInvalid: () => unauthorized('invalid_api_key', 'Incorrect token provided: the token is malformed or its signature does not match.'),
+  tokenLifetimeInvalid: () => unauthorized('invalid_api_key', 'Incorrect token provided: its lifetime is longer than tokens are minted for, or it was issued in the future.'),
   tokenParentRevoked: () => unauthorized('key_revoked', 'The API key this token was minted from has been revoked.'),
   tokenParentExpired: () => unauthorized('key_expired', 'The API key this token was minted from has expired.'),
   tokenParentMissing: () => unauthorized('invalid_api_key', 'The API key this token was minted from does not exist.'),

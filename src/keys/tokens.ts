@@ -1,10 +1,12 @@
 /**
  * Short-lived tokens: `cgt_` + base64url(JSON payload) + `.` + base64url(HMAC-SHA256).
- * The signing secret is generated once and kept in the MetadataStore
- * (`token_signing_secret`), so every instance sharing the database verifies the tokens of
- * the others. A token carries its key's id, an expiry and, optionally, narrower rights.
+ * The signing key is derived from the master key and a random salt kept in the
+ * MetadataStore (`token_signing_salt`) by HKDF-SHA256: the database alone (a backup, a
+ * leaked file) cannot sign tokens, and every instance sharing the database and the master
+ * key verifies the tokens of the others. A token carries its key's id, an expiry and,
+ * optionally, narrower rights; its lifetime is checked again at every verification.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { ApiKeySettings, MetadataStore } from '../storage/spec.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -16,12 +18,19 @@ import { refusals } from './refusals.js';
 import { randomString } from './secrets.js';
 
 export const TOKEN_PREFIX = 'cgt_';
-export const SIGNING_SECRET_KEY = 'token_signing_secret';
+/** Where earlier versions kept the signing secret itself, in plain; emptied once a salt is in use. */
+export const LEGACY_SIGNING_SECRET_KEY = 'token_signing_secret';
+export const SIGNING_SALT_KEY = 'token_signing_salt';
+const SIGNING_KEY_INFO = 'chatgate token signing v1';
 const MAX_TOKEN_LENGTH = 16_384;
+/** The longest lifetime a token is minted with (minutes); verification refuses longer ones. */
+export const MAX_TOKEN_LIFETIME_MINUTES = 1440;
+/** How far a token's issue time may lie ahead of this clock (instances' clocks differ a little). */
+export const TOKEN_CLOCK_SKEW_SECONDS = 60;
 
 export const mintTokenBody = z
   .object({
-    expires_in_minutes: z.number().int().min(1).max(1440).default(15),
+    expires_in_minutes: z.number().int().min(1).max(MAX_TOKEN_LIFETIME_MINUTES).default(15),
     models: modelList.optional(),
     endpoints: endpointList.optional(),
     ips: ipList.optional(),
@@ -131,11 +140,20 @@ export function looksLikeToken(text: string): boolean {
 
 export interface TokenSignerOptions {
   now?: () => number;
-  /** After a signature mismatch, the secret is re-read from the store at most this often (ms). */
+  /** After a signature mismatch, the salt is re-read from the store at most this often (ms). */
   reloadIntervalMs?: number;
 }
 
-/** Signs and verifies tokens with the shared secret of the MetadataStore. */
+/** The HMAC key of tokens: HKDF-SHA256 of the master key with the stored salt. */
+export function deriveSigningKey(masterKey: string, salt: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', Buffer.from(masterKey, 'utf8'), salt, SIGNING_KEY_INFO, 32));
+}
+
+/**
+ * Signs and verifies tokens with a key derived from the master key and the salt shared
+ * through the MetadataStore. Another master key derives another signing key: the tokens
+ * signed before a master-key change are refused (401 `invalid_api_key`).
+ */
 export class TokenSigner {
   private secret: Promise<Buffer> | null = null;
   private reloadedAt = 0;
@@ -144,22 +162,26 @@ export class TokenSigner {
 
   constructor(
     private readonly metadata: MetadataStore,
+    private readonly masterKey: string,
     options: TokenSignerOptions = {},
   ) {
+    if (masterKey === '') throw new TypeError('The token signer needs the master key');
     this.now = options.now ?? Date.now;
     this.reloadIntervalMs = options.reloadIntervalMs ?? 5_000;
   }
 
   private loadSecret(): Promise<Buffer> {
     const loading = (async () => {
-      let stored = await this.metadata.get(SIGNING_SECRET_KEY);
+      let stored = await this.metadata.get(SIGNING_SALT_KEY);
       if (stored === null) {
-        await this.metadata.set(SIGNING_SECRET_KEY, randomBytes(32).toString('base64url'));
+        await this.metadata.set(SIGNING_SALT_KEY, randomBytes(32).toString('base64url'));
         // Read back: if another instance wrote its own meanwhile, both use the stored one.
-        stored = await this.metadata.get(SIGNING_SECRET_KEY);
+        stored = await this.metadata.get(SIGNING_SALT_KEY);
       }
-      if (!stored) throw new Error('The token signing secret could not be stored.');
-      return Buffer.from(stored, 'base64url');
+      if (!stored) throw new Error('The token signing salt could not be stored.');
+      // The plain secret of earlier versions signs nothing any more: do not leave it readable.
+      if (await this.metadata.get(LEGACY_SIGNING_SECRET_KEY)) await this.metadata.set(LEGACY_SIGNING_SECRET_KEY, '');
+      return deriveSigningKey(this.masterKey, Buffer.from(stored, 'base64url'));
     })();
     loading.catch(() => {
       if (this.secret === loading) this.secret = null;
@@ -178,7 +200,10 @@ export class TokenSigner {
     return `${TOKEN_PREFIX}${body}.${signature}`;
   }
 
-  /** The payload of a well-signed, unexpired token; throws 401 `invalid_api_key` or `token_expired`. */
+  /**
+   * The payload of a well-signed, unexpired token within the maximum lifetime; throws 401
+   * `invalid_api_key` or `token_expired`.
+   */
   async verify(token: string): Promise<TokenPayload> {
     if (!token.startsWith(TOKEN_PREFIX) || token.length > MAX_TOKEN_LENGTH) throw refusals.tokenInvalid();
     const dot = token.indexOf('.', TOKEN_PREFIX.length);
@@ -196,6 +221,9 @@ export class TokenSigner {
     } catch {
       throw refusals.tokenInvalid();
     }
+    // A good signature is not enough: whoever holds the signing key (or a bug in minting)
+    // must not make a token that outlives the longest lifetime tokens are minted with.
+    if (!lifetimeWithinMaximum(payload, this.now())) throw refusals.tokenLifetimeInvalid();
     if (payload.exp * 1000 <= this.now()) throw refusals.tokenExpired();
     return payload;
   }
@@ -204,4 +232,13 @@ export class TokenSigner {
     const expected = createHmac('sha256', secret).update(body).digest();
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
+}
+
+/** iat not ahead of now (beyond the clock skew), exp after iat and at most the maximum lifetime after it and after now. */
+export function lifetimeWithinMaximum(payload: Pick<TokenPayload, 'iat' | 'exp'>, nowMs: number): boolean {
+  const now = Math.floor(nowMs / 1000);
+  const maximum = MAX_TOKEN_LIFETIME_MINUTES * 60;
+  if (payload.iat > now + TOKEN_CLOCK_SKEW_SECONDS) return false;
+  if (payload.exp <= payload.iat || payload.exp - payload.iat > maximum) return false;
+  return payload.exp <= now + maximum + TOKEN_CLOCK_SKEW_SECONDS;
 }

@@ -1,17 +1,9 @@
 import pg from 'pg';
+import { redactUrl } from '../../util/redact-url.js';
 
-/** The URL with its password replaced by `***`, for messages; the input as is when it is no URL. */
+/** The URL with its password (and secret query parameters) replaced by `***`, for messages; the input masked as text when it is no URL. */
 export function redactDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    parsed.searchParams.forEach((_, name) => {
-      if (name.toLowerCase() === 'password') parsed.searchParams.set(name, '***');
-    });
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
-  }
+  return redactUrl(url);
 }
 
 /** Checks the URL's form: `postgres://` or `postgresql://`, with a host. */
