@@ -84,11 +84,17 @@ export class AuditJournal {
     if (this.fd === undefined) return;
     this.appendedCount += 1;
     try {
-      const line = Buffer.from(`${JSON.stringify(record)}\n`, 'utf8');
-      let offset = 0;
-      while (offset < line.length) offset += writeSync(this.fd, line, offset, line.length - offset);
+      const line = `${JSON.stringify(record)}\n`;
+      // One write(2) of the string (no Buffer of our own on the hot path); a short write
+      // (disk full, a signal) is finished from a Buffer. An ASCII line has as many bytes as characters.
+      const written = writeSync(this.fd, line);
+      let bytes = written;
+      if (written !== line.length) {
+        const buffer = Buffer.from(line, 'utf8');
+        while (bytes < buffer.length) bytes += writeSync(this.fd, buffer, bytes, buffer.length - bytes);
+      }
       if (this.fsync) fsyncSync(this.fd);
-      this.size += line.length;
+      this.size += bytes;
       if (this.failing) {
         this.failing = false;
         this.onError('audit journal: writing works again');
