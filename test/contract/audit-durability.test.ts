@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -195,6 +195,8 @@ async function crashUnderLoad(configText: string, dataDirectory: string): Promis
   const verification = await admin(second, 'GET', '/audit/verify');
   expect(verification.json).toMatchObject({ ok: true });
   await second.stop();
+  // A clean stop stores everything and leaves no journal behind.
+  expect(readdirSync(dataDirectory).filter((name) => name.startsWith('audit-journal-'))).toEqual([]);
   const cli = await verifyWithCli(dataDirectory, configText);
   expect(cli.stdout).toContain('Audit chain intact');
   expect(cli.code).toBe(0);
