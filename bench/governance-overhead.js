@@ -12,8 +12,11 @@
 //                   in a temp data dir, in-memory counters
 //   postgres+redis  the same key settings, database_url = a fresh schema (dropped afterwards),
 //                   redis_url
+//   sqlite-nojournal, postgres+redis-nojournal
+//                   the same with `audit.journal: false` (no crash journal): the journal's
+//                   cost is printed as on - nojournal (ms) and on / nojournal (throughput)
 //
-//   node bench/governance-overhead.js [--quick] [--configs off,sqlite,postgres+redis]
+//   node bench/governance-overhead.js [--quick] [--configs off,sqlite-nojournal,sqlite,postgres+redis]
 //        [--modes json,stream] [--duration S] [--warmup S] [--connections 16] [--requests N]
 //        [--sustained-configs sqlite,postgres+redis] [--sustained-rate 1000]
 //        [--sustained-duration 60] [--sustained-warmup 5] [--slice 5] [--sustained-mode json]
@@ -38,7 +41,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { argFlag, flag, printHelpIfAsked } from './flags.js';
 import {
   BENCH_DIR,
@@ -63,6 +66,7 @@ import {
   startChatgateServe,
   startMock,
   stopChild,
+  summarize,
   table,
   tail,
   cleanUpOnExit,
@@ -77,7 +81,7 @@ const list = (v) => String(v).split(',').map((s) => s.trim()).filter((s) => s &&
 
 const QUICK = boolFlag('quick', 'BENCH_QUICK');
 const OPTS = {
-  configs: list(flag('configs', 'BENCH_CONFIGS', 'off,sqlite,postgres+redis')),
+  configs: list(flag('configs', 'BENCH_CONFIGS', 'off,sqlite-nojournal,sqlite,postgres+redis')),
   modes: list(flag('modes', 'BENCH_MODES', 'json,stream')),
   durationSec: Number(flag('duration', 'BENCH_DURATION', QUICK ? 3 : 10)),
   warmupSec: Number(flag('warmup', 'BENCH_WARMUP', QUICK ? 1 : 2)),
@@ -100,7 +104,11 @@ const OPTS = {
   keepTmp: boolFlag('keep-tmp', 'BENCH_KEEP_TMP'),
   quick: QUICK,
 };
-const CONFIGS = ['off', 'sqlite', 'postgres+redis'];
+const CONFIGS = ['off', 'sqlite', 'postgres+redis', 'sqlite-nojournal', 'postgres+redis-nojournal'];
+/** sqlite or postgres+redis: where a config stores its audit log. */
+const backendOf = (config) => config.replace(/-nojournal$/, '');
+// The audit journal's cost (docs/governance.md): at most this much added to p50 and lost in throughput.
+const JOURNAL_TARGETS = { maxAddedP50Ms: 0.05, minThroughputRatio: 0.95 };
 for (const c of [...OPTS.configs, ...OPTS.sustainedConfigs]) if (!CONFIGS.includes(c)) die(`unknown config "${c}" (${CONFIGS.join(', ')})`);
 for (const m of [...OPTS.modes, OPTS.sustainedMode]) if (!['json', 'stream'].includes(m)) die(`unknown mode "${m}" (json, stream)`);
 if (OPTS.sustainedConfigs.includes('off')) die('the sustained phase measures audit writing: use sqlite and/or postgres+redis');
@@ -205,13 +213,14 @@ async function startChatgate(config, mockPort) {
     'log_level: info',
     'audit:',
     `  enabled: ${config !== 'off'}`,
+    ...(config.endsWith('-nojournal') ? ['  journal: false'] : []),
     'models:',
     '  - name: gpt-4-turbo',
     '    provider: openai-compatible',
     `    base_url: http://127.0.0.1:${mockPort}/v1`,
     '    api_key: upstream-key',
   ];
-  if (config === 'postgres+redis') {
+  if (backendOf(config) === 'postgres+redis') {
     pg = await createSchema();
     yaml.unshift(`database_url: "${pg.url}"`, `redis_url: "${OPTS.redisUrl}"`);
   }
@@ -312,7 +321,7 @@ async function measureConfig(gw, mockPid) {
 }
 
 async function sustained(gw, mockPid) {
-  const counter = await openCounter(gw.config === 'sqlite' ? 'sqlite' : 'postgres', gw.config === 'sqlite' ? gw.dataDir : gw.pg.url);
+  const counter = await openCounter(backendOf(gw.config) === 'sqlite' ? 'sqlite' : 'postgres', backendOf(gw.config) === 'sqlite' ? gw.dataDir : gw.pg.url);
   const pids = { gateway: gw.pid, mock: mockPid, db: dbPids() };
   const samples = [];
   const t0 = Date.now();
@@ -366,6 +375,39 @@ async function sustained(gw, mockPid) {
   res.audit = res.fatal ? null : await verifyAudit(gw, expected, counter);
   await counter.close();
   return res;
+}
+
+// The journal's own cost, in process: what `record()` adds to each request is one synchronous
+// `AuditJournal.append` (JSON + write(2), + fsync(2) with journal_fsync). Timed call by call on
+// a record like the benchmark's (no bodies), released every 500 records as the writer does.
+// Robust on a busy machine where the end-to-end on/off difference is lost in the noise.
+async function journalMicro() {
+  const { AuditJournal } = await import(pathToFileURL(path.join(ROOT, 'dist/audit/audit-journal.js')).href);
+  const dir = fs.mkdtempSync(path.join(TMP, 'journal-micro-'));
+  const records = (n) =>
+    Array.from({ length: n }, (_, i) => ({
+      requestId: `req_${randomBytes(16).toString('hex')}`, createdAt: Date.now(), method: 'POST', path: '/v1/chat/completions', model: 'gpt-4-turbo',
+      provider: 'openai-compatible:gpt-4-turbo', status: 200, durationMs: 1.23 + i / 1000, promptTokens: 8, completionTokens: 12, cachedTokens: 0, costMicros: 440,
+      stream: false, cacheHit: null, errorCode: null, keyId: 'key_0123456789abcdef', user: null, clientIp: '127.0.0.1', requestBody: null, responseBody: null, piiCounts: null,
+    }));
+  const run = (fsync, n) => {
+    const batch = records(n);
+    const journal = new AuditJournal({ directory: dir, fsync, onError: (message) => log(`  journal: ${message}`) });
+    const micros = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const t0 = process.hrtime.bigint();
+      journal.append(batch[i]);
+      micros[i] = Number(process.hrtime.bigint() - t0) / 1e3;
+      if (i % 500 === 499) journal.release(i + 1);
+    }
+    journal.release(n);
+    journal.close();
+    return summarize(micros);
+  };
+  run(false, 5_000); // warm-up
+  const plain = run(false, 50_000);
+  const fsync = run(true, 500);
+  return { plain, fsync };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,6 +501,60 @@ function report(results) {
       }
       say(table(['mode', 'config', 'unloaded +p50', 'unloaded +p99', 'loaded +p50', 'loaded +p99', 'req/s vs off', 'req/s/core vs off'], arows, ['l', 'l']));
       say('   ms added against `off` (same run, same upstream); ratios of throughput (req/s, and per gateway core)');
+    }
+    const pairs = measured.filter((c) => c !== 'off' && !c.endsWith('-nojournal') && measured.includes(`${c}-nojournal`));
+    if (pairs.length) {
+      say('');
+      say('== Audit journal cost (journal on - journal off, same run; throughput as a ratio on / off) ==');
+      const jrows = [];
+      const jverdicts = [];
+      for (const mode of OPTS.modes) {
+        for (const c of pairs) {
+          const on = results.configs[c].measurements;
+          const off = results.configs[`${c}-nojournal`].measurements;
+          const cap = (x) => (x?.cpu?.procs?.gateway ? x.rps / x.cpu.procs.gateway : null);
+          const addedP50 = on.unloaded[mode]?.totalMs?.p50 - off.unloaded[mode]?.totalMs?.p50;
+          const ratio = on.loaded[mode]?.rps / off.loaded[mode]?.rps;
+          jrows.push([
+            mode,
+            c,
+            f3(off.unloaded[mode]?.totalMs?.p50),
+            f3(on.unloaded[mode]?.totalMs?.p50),
+            signed(addedP50),
+            signed(on.loaded[mode]?.latencyMs?.p50 - off.loaded[mode]?.latencyMs?.p50, 2),
+            int(off.loaded[mode]?.rps),
+            int(on.loaded[mode]?.rps),
+            f3(ratio),
+            f3(cap(on.loaded[mode]) / cap(off.loaded[mode])),
+          ]);
+          results.journal ??= {};
+          results.journal[`${c} ${mode}`] = { addedUnloadedP50Ms: addedP50, throughputRatio: ratio };
+          jverdicts.push(
+            [`${c} ${mode}: journal adds <= ${JOURNAL_TARGETS.maxAddedP50Ms} ms to the unloaded p50`, addedP50 <= JOURNAL_TARGETS.maxAddedP50Ms, `${signed(addedP50)} ms`],
+            [`${c} ${mode}: journal keeps >= ${pct(JOURNAL_TARGETS.minThroughputRatio)} of the throughput`, ratio >= JOURNAL_TARGETS.minThroughputRatio, `${f3(ratio)} (${int(on.loaded[mode]?.rps)} / ${int(off.loaded[mode]?.rps)} req/s)`],
+          );
+        }
+      }
+      say(table(['mode', 'config', 'unl. p50 off', 'unl. p50 on', 'unl. +p50', 'loaded +p50', 'req/s off', 'req/s on', 'req/s on/off', 'req/s/core on/off'], jrows, ['l', 'l']));
+      say('   a difference of a few hundredths of a ms is within the noise of one run: compare several runs, on a quiet machine');
+      for (const args of jverdicts) verdict(...args);
+      const micro = results.journalMicro;
+      if (micro?.plain) {
+        say('');
+        say('== Audit journal cost, in process (what it adds to each request: one synchronous append) ==');
+        say(`   append: p50 ${f2(micro.plain.p50)} us, p99 ${f2(micro.plain.p99)} us, mean ${f2(micro.plain.mean)} us (${int(micro.plain.count)} records)`);
+        say(`   append with journal_fsync: p50 ${f2(micro.fsync.p50)} us, p99 ${f2(micro.fsync.p99)} us (${int(micro.fsync.count)} records; the disk of ${os.tmpdir()})`);
+        for (const c of pairs) {
+          const base = results.configs[`${c}-nojournal`].measurements.loaded.json ?? results.configs[`${c}-nojournal`].measurements.loaded.stream;
+          const perCore = base?.cpu?.procs?.gateway ? base.rps / base.cpu.procs.gateway : null;
+          if (!perCore) continue;
+          // The gateway is CPU-bound under load: a request costs 1/perCore s of a core, the journal adds the mean append.
+          const ratio = 1 / (1 + (micro.plain.mean / 1e6) * perCore);
+          say(`   ${c}: at ${int(perCore)} req/s per gateway core (journal off, measured above) the append is ${pct(1 - ratio)} of a request's CPU -> throughput ratio ~${f3(ratio)}`);
+          verdict(`${c}: journal append (in process) adds <= ${JOURNAL_TARGETS.maxAddedP50Ms} ms to p50`, micro.plain.p50 / 1000 <= JOURNAL_TARGETS.maxAddedP50Ms, `${f3(micro.plain.p50 / 1000)} ms`);
+          verdict(`${c}: journal append (in process) keeps >= ${pct(JOURNAL_TARGETS.minThroughputRatio)} of the throughput`, ratio >= JOURNAL_TARGETS.minThroughputRatio, `~${f3(ratio)}`);
+        }
+      } else if (micro?.error) say(`   journal in-process measurement failed: ${micro.error}`);
     }
     say('');
     say('== Audit after the overhead runs (records of the key vs chat requests answered; autocannon warm-ups and cut-off requests make this approximate) ==');
@@ -556,7 +652,7 @@ async function main() {
       await withGateway(c, async (gw) => {
         entry.measurements = await measureConfig(gw, mock.child.pid);
         if (gw.keyId) {
-          const counter = await openCounter(c === 'sqlite' ? 'sqlite' : 'postgres', c === 'sqlite' ? gw.dataDir : gw.pg.url);
+          const counter = await openCounter(backendOf(c) === 'sqlite' ? 'sqlite' : 'postgres', backendOf(c) === 'sqlite' ? gw.dataDir : gw.pg.url);
           await sleep(500);
           entry.audit = { sql: await counter.count(gw.keyId), verify: await admin(gw, '/admin/audit/verify') };
           await counter.close();
@@ -571,6 +667,11 @@ async function main() {
       problems.push(`${c}: NOT MEASURED: ${entry.error.split('\n')[0]}`);
       log(`\n!! ${c} could not be measured:\n${entry.error}\n`);
     }
+  }
+
+  if (OPTS.configs.some((c) => c.endsWith('-nojournal'))) {
+    log('audit journal, in process: 50,000 appends, then 500 with fsync');
+    results.journalMicro = await journalMicro().catch((err) => ({ error: err instanceof Error ? err.message : String(err) }));
   }
 
   for (const c of OPTS.sustainedConfigs) {

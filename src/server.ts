@@ -27,7 +27,8 @@ import { createMetrics, type GatewayMetrics } from './metrics/metrics.js';
 import { createRouterProvider, RouterProvider } from './router/router-provider.js';
 import { createClassifier } from './router/classifier.js';
 import { routerTargetConfigs } from './router/target-configs.js';
-import { AuditWriter } from './audit/audit-writer.js';
+import { AuditWriter, replaySpills } from './audit/audit-writer.js';
+import { AuditJournal, replayJournals } from './audit/audit-journal.js';
 import { startRetention } from './audit/retention.js';
 import { createMetering } from './limits/create-metering.js';
 import { openStore } from './storage/open-store.js';
@@ -155,6 +156,18 @@ function describeRecordReplay(store: RecordReplayStore): string {
   return `Record/replay: replaying ${store.index.size} exchanges from ${file}, recording the others into it`;
 }
 
+/**
+ * Replays audit journals left by a crash (before budgets are rebuilt from the log), then
+ * opens this process's journal unless the config turns it off (docs/governance.md).
+ */
+async function openAuditJournal(config: Config, store: Store, dataDirectory: string, logger: Logger): Promise<AuditJournal | undefined> {
+  const onError = (message: string, error?: unknown) => logger.error({ err: error }, message);
+  const replay = await replayJournals({ directory: dataDirectory, store: store.auditLog, onError });
+  if (replay.replayed > 0 || replay.torn > 0) logger.info(replay, 'Wrote audit records kept in the journal of a process that stopped without writing them');
+  if (!config.audit.enabled || !config.audit.journal) return undefined;
+  return new AuditJournal({ directory: dataDirectory, fsync: config.audit.journal_fsync, onError });
+}
+
 export async function startServer(options: ServeOptions = {}): Promise<RunningServer> {
   const environment = options.environment ?? process.env;
   const workingDirectory = options.workingDirectory ?? process.cwd();
@@ -193,13 +206,16 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     await store.close();
     throw error;
   }
+  // Spills first: the journal's replay skips records already stored, the spills' does not.
+  const replayed = await replaySpills(store.auditLog, dataDirectory);
+  if (replayed > 0) logger.info({ records: replayed }, 'Wrote audit records kept from the last shutdown');
+  const journal = await openAuditJournal(config, store, dataDirectory, logger);
   const recorder = new AuditWriter({
     store: store.auditLog,
     spillDirectory: dataDirectory,
     onError: (message, error) => logger.error({ err: error }, message),
+    ...(journal ? { journal } : {}),
   });
-  const replayed = await recorder.replaySpills();
-  if (replayed > 0) logger.info({ records: replayed }, 'Wrote audit records kept from the last shutdown');
   const metering = createMetering(config, store, logger);
   const retention = startRetention(store.auditLog, config.audit.retention_days, logger);
 

@@ -9,6 +9,11 @@
  * `backlogged` turns true and the server refuses new requests (503) until it drains: a
  * request that was accepted is always recorded.
  *
+ * With a `journal` (audit-journal.ts), `record()` first appends the record to it with a
+ * synchronous write, so that a process crash loses none of the queued records: the journal
+ * is replayed at the next start. The writer releases the journal's records as their batches
+ * are stored (or spilled, or skipped as malformed).
+ *
  * On shutdown `close()` writes what is left; whatever the store still refuses by the
  * deadline is spilled to a JSONL file in the spill directory, which `replaySpills()` writes
  * to the store at the next start.
@@ -16,6 +21,7 @@
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditLogStore, AuditRecord } from '../storage/spec.js';
+import type { AuditJournal } from './audit-journal.js';
 
 export interface AuditWriterOptions {
   store: Pick<AuditLogStore, 'append'>;
@@ -29,6 +35,8 @@ export interface AuditWriterOptions {
   highWater?: number;
   /** Longest pause between two tries of a failing batch. Default 5 s. */
   maxRetryDelayMs?: number;
+  /** Where each record goes first, synchronously (crash safety); absent: memory only. */
+  journal?: Pick<AuditJournal, 'append' | 'release' | 'close'>;
   /** Told when writing fails (at most once per failing streak) and when it recovers. */
   onError?: (message: string, error?: unknown) => void;
 }
@@ -42,6 +50,8 @@ export class AuditWriter {
   private failing = false;
   private timer: NodeJS.Timeout | undefined;
   private written = 0;
+  /** Records done with: stored, spilled or skipped as malformed (the journal's released prefix). */
+  private handled = 0;
   private readonly flushIntervalMs: number;
   private readonly batchSize: number;
   private readonly highWater: number;
@@ -75,6 +85,7 @@ export class AuditWriter {
 
   /** Queues a record. Synchronous and constant time; never throws, never drops. */
   record(entry: AuditRecord): void {
+    this.options.journal?.append(entry);
     this.queue.push(entry);
     if (this.draining) return;
     if (this.queue.length >= this.batchSize) this.startDrain();
@@ -105,30 +116,12 @@ export class AuditWriter {
       await Promise.race([this.inFlight?.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     }
     this.spill();
+    this.options.journal?.close();
   }
 
   /** Writes records spilled by an earlier process, then deletes their files. */
-  async replaySpills(): Promise<number> {
-    let replayed = 0;
-    let files: string[];
-    try {
-      files = readdirSync(this.options.spillDirectory).filter((name) => name.startsWith(SPILL_PREFIX) && name.endsWith('.jsonl')).sort();
-    } catch {
-      return 0;
-    }
-    for (const name of files) {
-      const path = join(this.options.spillDirectory, name);
-      const records = readFileSync(path, 'utf8')
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .map((line) => JSON.parse(line) as AuditRecord);
-      for (let start = 0; start < records.length; start += this.batchSize) {
-        await this.options.store.append(records.slice(start, start + this.batchSize));
-      }
-      unlinkSync(path);
-      replayed += records.length;
-    }
-    return replayed;
+  replaySpills(): Promise<number> {
+    return replaySpills(this.options.store, this.options.spillDirectory, this.batchSize);
   }
 
   private spill(): void {
@@ -139,10 +132,16 @@ export class AuditWriter {
       mkdirSync(this.options.spillDirectory, { recursive: true });
       const path = join(this.options.spillDirectory, `${SPILL_PREFIX}${Date.now()}-${process.pid}.jsonl`);
       appendFileSync(path, records.map((record) => JSON.stringify(record)).join('\n') + '\n', { mode: 0o600 });
+      this.release(records.length);
       this.onError(`audit log: ${records.length} records could not be written before shutdown; kept in ${path} for the next start`);
     } catch (error) {
       this.onError(`audit log: ${records.length} records could not be written nor spilled`, error);
     }
+  }
+
+  private release(count: number): void {
+    this.handled += count;
+    this.options.journal?.release(this.handled);
   }
 
   private armTimer(): void {
@@ -185,6 +184,7 @@ export class AuditWriter {
       }
     } finally {
       this.queue.splice(0, handled);
+      this.release(handled);
     }
   }
 
@@ -197,6 +197,7 @@ export class AuditWriter {
         await this.inFlight;
         this.queue.splice(0, batch.length);
         this.written += batch.length;
+        this.release(batch.length);
         delay = 50;
         if (this.failing) {
           this.failing = false;
@@ -220,4 +221,28 @@ export class AuditWriter {
     this.draining = false;
     if (this.queue.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
+}
+
+/** Writes records spilled at an earlier shutdown (`close()`), then deletes their files; returns how many. */
+export async function replaySpills(store: Pick<AuditLogStore, 'append'>, spillDirectory: string, batchSize = 500): Promise<number> {
+  let replayed = 0;
+  let files: string[];
+  try {
+    files = readdirSync(spillDirectory).filter((name) => name.startsWith(SPILL_PREFIX) && name.endsWith('.jsonl')).sort();
+  } catch {
+    return 0;
+  }
+  for (const name of files) {
+    const path = join(spillDirectory, name);
+    const records = readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as AuditRecord);
+    for (let start = 0; start < records.length; start += batchSize) {
+      await store.append(records.slice(start, start + batchSize));
+    }
+    unlinkSync(path);
+    replayed += records.length;
+  }
+  return replayed;
 }

@@ -463,6 +463,10 @@ export const auditConfig = z
     bodies: z.boolean().default(false),
     /** Delete records older than this many days (0: keep forever). */
     retention_days: z.number().int().min(0).default(0),
+    /** Append each record to a journal in the data dir before the answer goes out (a process crash loses none). */
+    journal: z.boolean().default(true),
+    /** Also fsync the journal after each record (a machine crash loses none; slower). */
+    journal_fsync: z.boolean().default(false),
   })
   .strict();
 

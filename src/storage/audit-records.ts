@@ -283,6 +283,7 @@ export function filterConditions(filter: AuditFilter | undefined, placeholder: P
     if (typeof value !== 'string') throw new TypeError(`filter.${name} must be a string, got ${describe(value)}`);
     conditions.push(`${column} = ${placeholder(value)}`);
   };
+  text(filter.requestId, 'requestId', 'request_id');
   text(filter.keyId, 'keyId', 'key_id');
   text(filter.model, 'model', 'model');
   text(filter.user, 'user', 'end_user');

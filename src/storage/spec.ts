@@ -142,6 +142,8 @@ export interface StoredAuditRecord extends AuditRecord {
 }
 
 export interface AuditFilter {
+  /** One request's record(s) (a client may reuse its own `x-request-id`). */
+  requestId?: string;
   keyId?: string;
   model?: string;
   user?: string;

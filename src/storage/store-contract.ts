@@ -271,6 +271,8 @@ export function registerStoreContract(harness: ContractHarness): void {
       expect(ids(await store.auditLog.list({ limit: 10, model: 'm1', user: 'alice' }))).toEqual(['r4', 'r1']);
       expect(ids(await store.auditLog.list({ limit: 10, status: 200 }))).toEqual(['r5', 'r3', 'r1']);
       expect(ids(await store.auditLog.list({ limit: 10, path: '/v1/embeddings' }))).toEqual(['r2']);
+      expect(ids(await store.auditLog.list({ limit: 10, requestId: 'r3' }))).toEqual(['r3']);
+      expect(ids(await store.auditLog.list({ limit: 10, requestId: 'r3', from: base + 3 }))).toEqual([]);
       expect(ids(await store.auditLog.list({ limit: 10, from: base + 1, to: base + 3 }))).toEqual(['r3', 'r2']);
       expect(await store.auditLog.list({ limit: 0 })).toEqual([]);
       expect(ids(await store.auditLog.scan(0, 2))).toEqual(['r1', 'r2']);

@@ -1,8 +1,10 @@
+import { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { StreamPart } from '../providers/spec.js';
 import { ChatChunkRenderer } from './chat-chunk-renderer.js';
-import { createStreamResponse } from './stream-response.js';
+import { createStreamResponse, writeStreamToNode, type StreamOutcome } from './stream-response.js';
 
 const renderer = () => new ChatChunkRenderer({ id: 'chatcmpl-1', created: 1, model: 'm', systemFingerprint: null }, false);
 
@@ -61,5 +63,52 @@ describe('createStreamResponse', () => {
     await reader.cancel();
     expect(abortController.signal.aborted).toBe(true);
     expect(stopped).toBe(true);
+  });
+});
+
+/** Just enough of Node's ServerResponse for writeStreamToNode, noting what happens in order. */
+function fakeResponse(events: string[]): ServerResponse {
+  const response = Object.assign(new EventEmitter(), {
+    destroyed: false,
+    writableFinished: false,
+    writeHead: () => events.push('head'),
+    cork: () => undefined,
+    uncork: () => undefined,
+    write: (text: string) => (events.push(`write ${text.trim().slice(0, 12)}`), true),
+    end: (text?: string) => {
+      events.push(`end ${text?.includes('[DONE]') ? '[DONE]' : (text ?? '').trim().slice(0, 12)}`);
+      response.writableFinished = true;
+      response.emit('finish');
+    },
+  });
+  return response as unknown as ServerResponse;
+}
+
+describe('writeStreamToNode', () => {
+  it('ends the request (its audit record) before [DONE] is released to the client', async () => {
+    async function* parts(): AsyncGenerator<StreamPart> {
+      yield { type: 'text-delta', choice: 0, text: 'ok' };
+      yield { type: 'finish', choice: 0, reason: 'stop' };
+      yield { type: 'usage', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
+    }
+    const events: string[] = [];
+    let outcome: StreamOutcome | undefined;
+    const ended = new Promise<void>((resolve) => {
+      const response = fakeResponse(events);
+      response.once('finish', () => resolve());
+      void writeStreamToNode(response, {
+        parts: parts(),
+        renderer: renderer(),
+        abortController: new AbortController(),
+        onEnd: (value) => {
+          outcome = value;
+          events.push('recorded');
+        },
+      });
+    });
+    await ended;
+    expect(events.indexOf('recorded')).toBeGreaterThan(-1);
+    expect(events.indexOf('recorded')).toBeLessThan(events.indexOf('end [DONE]'));
+    expect(outcome?.usage?.total_tokens).toBe(2);
   });
 });

@@ -128,9 +128,11 @@ export async function createStreamResponse(options: StreamResponseOptions): Prom
             controller.enqueue(encoder.encode(text));
             return;
           }
-          controller.enqueue(encoder.encode(stream.closing()));
-          controller.close();
+          // Recorded (and journaled) before the last bytes are released.
+          const tail = stream.closing();
           stream.finish({ error: null, cancelled: false });
+          controller.enqueue(encoder.encode(tail));
+          controller.close();
         } catch (error) {
           const frame = stream.failure(error);
           if (frame) controller.enqueue(encoder.encode(frame));
@@ -200,8 +202,11 @@ export async function writeStreamToNode(response: ServerResponse, options: Strea
         if (text === null) break;
         writable = write(text);
       }
-      response.end(stream.closing());
+      // Recorded (and journaled) before `[DONE]` goes out: a crash after the client saw the
+      // end of the stream cannot lose its audit record.
+      const tail = stream.closing();
       stream.finish({ error: null, cancelled: false });
+      response.end(tail);
     } catch (error) {
       const frame = stream.failure(error);
       if (!response.destroyed) response.end(frame ?? undefined);
