@@ -16,6 +16,7 @@ import { providerCall } from './provider-stream.js';
 import { noteTarget } from './served-target.js';
 import { noteModel, setUsage } from './request-recording.js';
 import { reserveEmbedding } from './request-metering.js';
+import { checkEmbeddingContextWindow } from '../gateway/context-window.js';
 import { applyEmbeddingPii } from './pii-policy.js';
 
 /**
@@ -77,6 +78,7 @@ export function embeddingsHandler(dependencies: ApiDependencies) {
       throw invalidRequest(`The model '${model.config.name}' does not support embeddings.`, 'model', 'model_not_supported');
     }
     applyEmbeddingPii(context, dependencies, model, request);
+    await checkEmbeddingContextWindow(embeddingInputs(request.input), model.config, dependencies.tokenCounters);
     await reserveEmbedding(context, dependencies, model.config, embeddingInputs(request.input));
     const result = await provider.embed(request, providerCall(context, model, context.req.raw.signal));
     noteTarget(context, result.target);

@@ -22,7 +22,7 @@ import { setResponseHeader } from '../middleware/response-headers.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { ChatCompletionRequest } from '../openai/chat-completion-request.js';
 import type { CompletionRequest } from '../openai/completion-request.js';
-import type { TokenCounters } from '../tokens/token-counter.js';
+import type { TokenCounter, TokenCounters } from '../tokens/token-counter.js';
 
 export interface Metering {
   limiter: Limiter;
@@ -122,6 +122,25 @@ export function principalHasLimits(context: Context<AppEnv>): boolean {
   return !!principal && !principal.isMaster && hasLimits(limitsFromSettings(principal.settings));
 }
 
+/**
+ * Where prompt counting may stop: a request with more tokens than the key's tpm is refused
+ * whatever its exact count, so counting stops just past it (the count stays a lower bound
+ * of the prompt's, above the limit, and the refusal is the same).
+ */
+function promptCountLimit(context: Context<AppEnv>): number {
+  return context.get('principal')?.settings.limits.tpm ?? Number.POSITIVE_INFINITY;
+}
+
+/** Tokens of texts and token-id prompts, counted without blocking the event loop; stops once past `limit`. */
+async function countPrompts(counter: TokenCounter, prompts: Array<string | number[]>, limit: number): Promise<number> {
+  let total = 0;
+  for (const entry of prompts) {
+    if (total > limit) break;
+    total += typeof entry === 'string' ? await counter.countAsync(entry, { limit: limit - total }) : entry.length;
+  }
+  return total;
+}
+
 export interface MeteringInputs {
   metering: Metering;
   tokenCounters: TokenCounters;
@@ -131,8 +150,9 @@ export interface MeteringInputs {
 export async function reserveChat(context: Context<AppEnv>, inputs: MeteringInputs, model: ModelConfig, request: ChatCompletionRequest): Promise<void> {
   if (!principalHasLimits(context)) return;
   const counter = await inputs.tokenCounters.get(model.tokenizer);
-  let prompt = counter.countChat(request.messages, request.tools);
-  if (request.functions?.length) prompt += counter.count(JSON.stringify(request.functions));
+  const limit = promptCountLimit(context);
+  let prompt = await counter.countChatAsync(request.messages, request.tools, { limit });
+  if (prompt <= limit && request.functions?.length) prompt += await counter.countAsync(JSON.stringify(request.functions), { limit: limit - prompt });
   let completion = request.max_completion_tokens ?? request.max_tokens ?? null;
   if (completion === null) {
     completion = defaultCompletionBound(model, prompt);
@@ -146,7 +166,7 @@ export async function reserveCompletion(context: Context<AppEnv>, inputs: Meteri
   if (!principalHasLimits(context)) return;
   const counter = await inputs.tokenCounters.get(model.tokenizer);
   const prompts = typeof request.prompt === 'string' ? [request.prompt] : typeof request.prompt[0] === 'number' ? [request.prompt as number[]] : (request.prompt as Array<string | number[]>);
-  const prompt = prompts.reduce<number>((sum, entry) => sum + (typeof entry === 'string' ? counter.count(entry) : entry.length), 0);
+  const prompt = await countPrompts(counter, prompts, promptCountLimit(context));
   const choices = Math.max(request.n ?? 1, request.best_of ?? 1);
   await reserveRequest(context, inputs.metering, model, prompt, (request.max_tokens ?? 16) * choices * prompts.length);
 }
@@ -155,6 +175,6 @@ export async function reserveCompletion(context: Context<AppEnv>, inputs: Meteri
 export async function reserveEmbedding(context: Context<AppEnv>, inputs: MeteringInputs, model: ModelConfig, inputsToEmbed: Array<string | number[]>): Promise<void> {
   if (!principalHasLimits(context)) return;
   const counter = await inputs.tokenCounters.get(model.tokenizer);
-  const prompt = inputsToEmbed.reduce<number>((sum, entry) => sum + (typeof entry === 'string' ? counter.count(entry) : entry.length), 0);
+  const prompt = await countPrompts(counter, inputsToEmbed, promptCountLimit(context));
   await reserveRequest(context, inputs.metering, model, prompt, 0);
 }

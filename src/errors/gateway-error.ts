@@ -111,18 +111,22 @@ export function contextLengthExceeded(options: {
   promptTokens: number;
   completionTokens: number;
   param?: string;
+  /** The prompt was not counted to its end: `promptTokens` is a lower bound. */
+  atLeast?: boolean;
 }): GatewayError {
   const total = options.promptTokens + options.completionTokens;
+  const atLeast = options.atLeast ? 'at least ' : '';
+  const where = options.param === 'input' ? 'the input' : 'the messages';
   const detail =
     options.completionTokens > 0
-      ? ` (${options.promptTokens} in the messages, ${options.completionTokens} in the completion)`
-      : ` (${options.promptTokens} in the messages)`;
+      ? ` (${atLeast}${options.promptTokens} in ${where}, ${options.completionTokens} in the completion)`
+      : ` (${atLeast}${options.promptTokens} in ${where})`;
   return new GatewayError({
     status: 400,
     type: 'invalid_request_error',
     code: 'context_length_exceeded',
     param: options.param ?? 'messages',
-    message: `This model's maximum context length is ${options.contextWindow} tokens. However, you requested ${total} tokens${detail}. Please reduce the length of the messages or completion.`,
+    message: `This model's maximum context length is ${options.contextWindow} tokens. However, you requested ${atLeast}${total} tokens${detail}. Please reduce the length of the messages or completion.`,
   });
 }
 

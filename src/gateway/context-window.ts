@@ -2,12 +2,15 @@
  * Refuses a request whose prompt plus requested completion cannot fit the model's
  * context window, before anything is sent upstream (`context_length_exceeded`). The
  * check is cheap for ordinary requests: a prompt's UTF-8 byte count bounds its token
- * count, so real tokenization happens only when that bound comes near the window.
+ * count, so real tokenization happens only when that bound comes near the window. A prompt
+ * whose lower bound (bytes / 128, the longest token) is already past the window is refused
+ * at once without counting; otherwise it is counted without blocking the event loop
+ * (`countAsync`), stopping as soon as the count passes the window ("at least N tokens").
  */
 import type { ChatCompletionRequest } from '../openai/chat-completion-request.js';
 import type { CompletionRequest } from '../openai/completion-request.js';
 import { contextLengthExceeded } from '../errors/gateway-error.js';
-import { contentText, tokenUpperBound, type TokenCounters } from '../tokens/token-counter.js';
+import { contentText, tokenLowerBound, tokenUpperBound, type TokenCounters } from '../tokens/token-counter.js';
 import type { ModelConfig } from '../config/schema.js';
 
 /** Per-message framing tokens, and the reply primer, as counted by `countChat`. */
@@ -30,6 +33,13 @@ function chatUpperBound(request: ChatCompletionRequest): number {
   return bound;
 }
 
+/** A lower bound on `countChat`: the framing and the messages' contents only. */
+function chatLowerBound(request: ChatCompletionRequest): number {
+  let bound = 3;
+  for (const message of request.messages) bound += 3 + tokenLowerBound(contentText((message as { content?: unknown }).content));
+  return bound;
+}
+
 export async function checkChatContextWindow(
   request: ChatCompletionRequest,
   model: ModelConfig,
@@ -37,12 +47,17 @@ export async function checkChatContextWindow(
 ): Promise<void> {
   const completion = request.max_completion_tokens ?? request.max_tokens ?? 0;
   const window = model.context_window;
+  const lower = chatLowerBound(request);
+  if (lower + completion > window) {
+    throw contextLengthExceeded({ contextWindow: window, promptTokens: lower, completionTokens: completion, atLeast: true });
+  }
   if (chatUpperBound(request) + completion <= window) return;
   const counter = await counters.get(model.tokenizer);
-  let prompt = counter.countChat(request.messages, request.tools);
-  if (request.functions?.length) prompt += counter.count(JSON.stringify(request.functions));
-  if (prompt + completion > window) {
-    throw contextLengthExceeded({ contextWindow: window, promptTokens: prompt, completionTokens: completion });
+  const limit = window - completion;
+  let prompt = await counter.countChatAsync(request.messages, request.tools, { limit });
+  if (prompt <= limit && request.functions?.length) prompt += await counter.countAsync(JSON.stringify(request.functions), { limit: limit - prompt });
+  if (prompt > limit) {
+    throw contextLengthExceeded({ contextWindow: window, promptTokens: prompt, completionTokens: completion, atLeast: true });
   }
 }
 
@@ -60,13 +75,37 @@ export async function checkCompletionContextWindow(
   const completion = request.max_tokens ?? 16;
   const window = model.context_window;
   const prompts = promptTexts(request.prompt);
-  const bound = Math.max(...prompts.map((prompt) => (typeof prompt === 'string' ? tokenUpperBound(prompt) : prompt.length)));
-  if (bound + completion <= window) return;
-  const counter = await counters.get(model.tokenizer);
+  await checkPromptsFit(prompts, { window, completion, param: 'prompt' }, model, counters);
+}
+
+/**
+ * Each prompt (a text or token ids) must fit the window with `completion` more tokens:
+ * byte bound first, then the lower bound, then a count that stops past the limit.
+ */
+async function checkPromptsFit(
+  prompts: Array<string | number[]>,
+  fit: { window: number; completion: number; param: string },
+  model: ModelConfig,
+  counters: TokenCounters,
+): Promise<void> {
+  const { window, completion, param } = fit;
+  const limit = window - completion;
+  const refuse = (tokens: number, atLeast: boolean) =>
+    contextLengthExceeded({ contextWindow: window, promptTokens: tokens, completionTokens: completion, param, atLeast });
   for (const prompt of prompts) {
-    const tokens = typeof prompt === 'string' ? counter.count(prompt) : prompt.length;
-    if (tokens + completion > window) {
-      throw contextLengthExceeded({ contextWindow: window, promptTokens: tokens, completionTokens: completion, param: 'prompt' });
-    }
+    if (typeof prompt !== 'string' && prompt.length > limit) throw refuse(prompt.length, false);
+    if (typeof prompt === 'string' && tokenLowerBound(prompt) > limit) throw refuse(tokenLowerBound(prompt), true);
   }
+  const toCount = prompts.filter((prompt): prompt is string => typeof prompt === 'string' && tokenUpperBound(prompt) > limit);
+  if (toCount.length === 0) return;
+  const counter = await counters.get(model.tokenizer);
+  for (const prompt of toCount) {
+    const tokens = await counter.countAsync(prompt, { limit });
+    if (tokens > limit) throw refuse(tokens, true);
+  }
+}
+
+/** Each embedding input must fit the model's context window on its own (OpenAI refuses longer inputs). */
+export async function checkEmbeddingContextWindow(inputs: Array<string | number[]>, model: ModelConfig, counters: TokenCounters): Promise<void> {
+  await checkPromptsFit(inputs, { window: model.context_window, completion: 0, param: 'input' }, model, counters);
 }

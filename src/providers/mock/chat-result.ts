@@ -19,13 +19,14 @@ import { toolCallId } from './tool-call-id.js';
 export const mockSystemFingerprint = 'fp_mock';
 
 /** The tools as the prompt counts them: `tools`, else the legacy `functions`. */
-function promptTools(request: ChatCompletionRequest): Tool[] | undefined {
+export function promptTools(request: ChatCompletionRequest): Tool[] | undefined {
   if (request.tools && request.tools.length > 0) return request.tools;
   if (request.functions && request.functions.length > 0) return request.functions.map((definition) => ({ type: 'function', function: definition }));
   return undefined;
 }
 
-export function chatResult(request: ChatCompletionRequest, model: ModelConfig, counter: TokenCounter): ChatResult {
+/** `promptTokens`: the prompt's count when the caller has it (counted without blocking); else counted here. */
+export function chatResult(request: ChatCompletionRequest, model: ModelConfig, counter: TokenCounter, promptTokens?: number): ChatResult {
   const answer = chatAnswer(request);
   const choiceCount = request.n ?? 1;
   const choices: ChatResult['choices'] = [];
@@ -71,10 +72,10 @@ export function chatResult(request: ChatCompletionRequest, model: ModelConfig, c
     completionTokens = callTokens * choiceCount;
   }
 
-  const promptTokens = counter.countChat(request.messages, promptTools(request));
+  const prompt = promptTokens ?? counter.countChat(request.messages, promptTools(request));
   return {
     systemFingerprint: mockSystemFingerprint,
     choices,
-    usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+    usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens },
   };
 }

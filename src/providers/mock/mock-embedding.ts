@@ -10,6 +10,10 @@ import { embeddingInputs, type EmbeddingRequest } from '../../openai/embedding-r
 import type { TokenCounter } from '../../tokens/token-counter.js';
 import type { EmbeddingResult } from '../spec.js';
 import { decodeTokens } from './token-decoding.js';
+import { yieldToEventLoop } from '../../util/yield-to-event-loop.js';
+
+/** Work between two yields of `mockEmbeddingAsync`. */
+const YIELD_AFTER_MS = 8;
 
 /** Dimensions of a mock embedding when the request sets no `dimensions` (text-embedding-3-small's). */
 export const MOCK_EMBEDDING_DIMENSIONS = 1536;
@@ -24,29 +28,73 @@ function fnv1a(text: string, seed = 0x811c9dc5): number {
   return hash;
 }
 
-/** The mock embedding of a text: hashed character trigrams of " text ", unit length. */
-export function mockEmbedding(text: string, dimensions: number = MOCK_EMBEDDING_DIMENSIONS): Float32Array {
-  const vector = new Float32Array(dimensions);
-  const characters = [...` ${text.toLowerCase().replace(/\s+/g, ' ').trim()} `];
-  for (let index = 0; index + 3 <= characters.length; index++) {
-    const trigram = characters.slice(index, index + 3).join('');
-    const hash = fnv1a(trigram);
-    const dimension = hash % dimensions;
-    vector[dimension] = vector[dimension]! + (fnv1a(trigram, hash) & 1 ? 1 : -1);
+/** Trigrams hashed between two checks of the clock in `mockEmbeddingAsync`. */
+const TRIGRAMS_PER_STEP = 16_384;
+
+/** Adds the hashed trigrams of the normalized text to `vector`, yielding every TRIGRAMS_PER_STEP trigrams. */
+function* addTrigrams(normalized: string, vector: Float32Array): Generator<void> {
+  const dimensions = vector.length;
+  // Start offsets (UTF-16) of the last three code points: a trigram is normalized.slice(first, end).
+  let first = -1;
+  let second = -1;
+  let third = 0;
+  let count = 0;
+  while (third < normalized.length) {
+    const code = normalized.codePointAt(third)!;
+    const end = third + (code > 0xffff ? 2 : 1);
+    if (first >= 0) {
+      const trigram = normalized.slice(first, end);
+      const hash = fnv1a(trigram);
+      const dimension = hash % dimensions;
+      vector[dimension] = vector[dimension]! + (fnv1a(trigram, hash) & 1 ? 1 : -1);
+      if (++count % TRIGRAMS_PER_STEP === 0) yield;
+    }
+    first = second;
+    second = third;
+    third = end;
   }
+}
+
+function normalizedText(text: string): string {
+  return ` ${text.toLowerCase().replace(/\s+/g, ' ').trim()} `;
+}
+
+function finish(text: string, vector: Float32Array): Float32Array {
   // Trigrams that cancel out (or a blank text) leave a zero vector: give it a fixed direction.
-  if (vector.every((value) => value === 0)) vector[fnv1a(text) % dimensions] = 1;
+  if (vector.every((value) => value === 0)) vector[fnv1a(text) % vector.length] = 1;
   return normalizeInPlace(vector);
 }
 
-export function mockEmbeddingResult(request: EmbeddingRequest, counter: TokenCounter): EmbeddingResult {
+/** The mock embedding of a text: hashed character trigrams of " text ", unit length. */
+export function mockEmbedding(text: string, dimensions: number = MOCK_EMBEDDING_DIMENSIONS): Float32Array {
+  const vector = new Float32Array(dimensions);
+  for (const _step of addTrigrams(normalizedText(text), vector));
+  return finish(text, vector);
+}
+
+/** `mockEmbedding` of a long text without blocking the event loop: yields every few milliseconds. */
+export async function mockEmbeddingAsync(text: string, dimensions: number = MOCK_EMBEDDING_DIMENSIONS): Promise<Float32Array> {
+  const vector = new Float32Array(dimensions);
+  let since = performance.now();
+  for (const _step of addTrigrams(normalizedText(text), vector)) {
+    if (performance.now() - since >= YIELD_AFTER_MS) {
+      await yieldToEventLoop();
+      since = performance.now();
+    }
+  }
+  return finish(text, vector);
+}
+
+export async function mockEmbeddingResult(request: EmbeddingRequest, counter: TokenCounter): Promise<EmbeddingResult> {
   const dimensions = request.dimensions ?? MOCK_EMBEDDING_DIMENSIONS;
   let promptTokens = 0;
-  const embeddings = embeddingInputs(request.input).map((input, index) => {
+  const embeddings: Float32Array[] = [];
+  const inputs = embeddingInputs(request.input);
+  for (const [index, input] of inputs.entries()) {
     let text: string;
     if (typeof input === 'string') {
       text = input;
-      promptTokens += counter.count(input);
+      promptTokens += await counter.countAsync(input);
     } else {
       try {
         text = decodeTokens(counter, input).text;
@@ -56,7 +104,7 @@ export function mockEmbeddingResult(request: EmbeddingRequest, counter: TokenCou
       }
       promptTokens += input.length;
     }
-    return mockEmbedding(text, dimensions);
-  });
+    embeddings.push(await mockEmbeddingAsync(text, dimensions));
+  }
   return { embeddings, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } };
 }

@@ -7,7 +7,8 @@
  */
 import type { TokenCounter, TokenCounters } from '../../tokens/token-counter.js';
 import type { Provider, ProviderCall } from '../spec.js';
-import { chatResult } from './chat-result.js';
+import { chatResult, promptTools } from './chat-result.js';
+import type { ChatCompletionRequest } from '../../openai/chat-completion-request.js';
 import { completionResult } from './legacy-completion.js';
 import { mockEmbeddingResult } from './mock-embedding.js';
 import { chatStreamParts, completionStreamParts, type StreamOptions } from './mock-stream.js';
@@ -27,18 +28,22 @@ export function createMockProvider(options: MockProviderOptions): Provider {
     };
   }
 
+  /** The prompt's tokens, counted without blocking the event loop (a prompt may fill a 128k window). */
+  const promptTokens = (request: ChatCompletionRequest, counter: TokenCounter): Promise<number> => counter.countChatAsync(request.messages, promptTools(request));
+
   return {
     capabilities: { vision: true, logprobs: true },
 
     async chat(request, call) {
       call.signal.throwIfAborted();
-      return chatResult(request, call.model, await counterFor(call));
+      const counter = await counterFor(call);
+      return chatResult(request, call.model, counter, await promptTokens(request, counter));
     },
 
     async *streamChat(request, call) {
       call.signal.throwIfAborted();
       const stream = await streamOptions(call);
-      yield* chatStreamParts(chatResult(request, call.model, stream.counter), stream);
+      yield* chatStreamParts(chatResult(request, call.model, stream.counter, await promptTokens(request, stream.counter)), stream);
     },
 
     async complete(request, call) {
