@@ -109,15 +109,41 @@ export async function readBodyText(context: Context, maxBytes: number): Promise<
 }
 
 /** Reads the body as JSON; a body that is not JSON is a 400, not a 500. */
+/**
+ * Deepest nesting of arrays and objects accepted in a JSON body. Far deeper than any real
+ * request (OpenAI's own schemas stop at 10 levels), far shallower than what overflows the
+ * stack of the recursive code that later walks the body (JSON.stringify, schema walkers).
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** Whether `value` nests arrays and objects deeper than `limit` levels (checked without recursion). */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const pending: Array<{ node: unknown; depth: number }> = [{ node: value, depth: 1 }];
+  while (pending.length > 0) {
+    const { node, depth } = pending.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (child !== null && typeof child === 'object') pending.push({ node: child, depth: depth + 1 });
+    }
+  }
+  return false;
+}
+
 export async function readJsonBody(context: Context, maxBytes: number): Promise<unknown> {
   const text = await readBodyText(context, maxBytes);
   context.set('rawBody', text);
   if (text.length === 0) throw invalidRequest('The request body is empty: send a JSON object.');
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     throw invalidRequest(
       'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload.)',
     );
   }
+  if (nestedDeeperThan(body, MAX_JSON_DEPTH)) {
+    throw invalidRequest(`The JSON body of your request is nested too deeply: at most ${MAX_JSON_DEPTH} levels of arrays and objects are accepted.`, null, 'json_too_deep');
+  }
+  return body;
 }
