@@ -190,6 +190,15 @@ async function send(index: number, request: FuzzRequest, failures: Failure[], st
         fail('2xx JSON answer that does not parse');
       }
     }
+    if ((response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+      // A stream that failed after its 200 ends with an error frame: in OpenAI's shape, and not a server error.
+      for (const line of text.split('\n')) {
+        if (!line.startsWith('data: {"error"')) continue;
+        const problem = errorShapeProblem(line.slice('data: '.length));
+        if (problem !== null) fail(`stream error frame not in OpenAI's error shape: ${problem}`);
+        else if ((JSON.parse(line.slice('data: '.length)) as { error: { type: string } }).error.type === 'server_error') fail('stream ended with a server_error frame');
+      }
+    }
     collectIds(text);
     return;
   }
