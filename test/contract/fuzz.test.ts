@@ -156,13 +156,28 @@ function collectIds(text: string): void {
   else if (object.object === 'api_key' && typeof object.secret === 'string') add(pools.spareKeys);
 }
 
+/** The body as fetch takes it: whole, or in three pieces as a stream (chunked). */
+function bodyOf(request: FuzzRequest): RequestInit {
+  const body = request.body;
+  if (body === undefined) return {};
+  if (!request.chunked) return { body };
+  const cuts = [0, Math.floor(body.byteLength / 3), Math.floor((2 * body.byteLength) / 3), body.byteLength];
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (let i = 0; i < 3; i++) if (cuts[i + 1]! > cuts[i]!) controller.enqueue(body.slice(cuts[i], cuts[i + 1]));
+      controller.close();
+    },
+  });
+  return { body: stream, duplex: 'half' } as RequestInit;
+}
+
 async function send(index: number, request: FuzzRequest, failures: Failure[], statuses: Map<string, Map<number, number>>): Promise<void> {
   let response: Response;
   try {
     response = await fetch(`${origin}${request.path}`, {
       method: request.method,
       headers: request.headers,
-      ...(request.body !== undefined ? { body: request.body } : {}),
+      ...bodyOf(request),
       redirect: 'manual',
       signal: AbortSignal.timeout(30_000),
     });

@@ -46,6 +46,8 @@ export interface FuzzRequest {
   path: string;
   headers: Record<string, string>;
   body?: Bytes;
+  /** Send the body in pieces without a content-length (chunked transfer encoding). */
+  chunked?: boolean;
   /** What was changed from the valid request (for the failure report). */
   mutations: string[];
 }
@@ -683,7 +685,12 @@ export function nextRequest({ random, credentials, pools, validShare = 0.12 }: G
     notes.push(`header ${header[0]}`);
   }
 
+  let chunked = false;
+  if (body !== undefined && random.chance(0.1)) {
+    chunked = true;
+    notes.push('chunked body');
+  }
   if (method === 'GET' || method === 'HEAD') body = undefined;
   if (body !== undefined && contentType !== undefined && contentType !== '') headers['content-type'] = contentType;
-  return { route: spec.route, method, path: query ? `${path}?${query}` : path, headers, ...(body !== undefined ? { body } : {}), mutations: notes.length > 0 ? notes : ['none'] };
+  return { route: spec.route, method, path: query ? `${path}?${query}` : path, headers, ...(body !== undefined ? { body, ...(chunked ? { chunked } : {}) } : {}), mutations: notes.length > 0 ? notes : ['none'] };
 }
