@@ -206,6 +206,13 @@ async function main() {
   if (results.heapStart && results.heapEnd) {
     say(`  (after full GC: heapTotal ${f1(mb(results.heapStart.heapTotal))} -> ${f1(mb(results.heapEnd.heapTotal))} MB, external ${f1(mb(results.heapStart.external))} -> ${f1(mb(results.heapEnd.external))} MB, arrayBuffers ${f1(mb(results.heapStart.arrayBuffers))} -> ${f1(mb(results.heapEnd.arrayBuffers))} MB)`);
   }
+  // What the server printed on stderr besides the inspector's own lines (warnings, errors).
+  let stderrLines = [];
+  try {
+    stderrLines = fs.readFileSync(server.errFile, 'utf8').split('\n').filter((l) => l.trim() && !/^(Debugger (listening on|attached|ending on)|For help, see|Waiting for the debugger)/.test(l));
+  } catch {}
+  results.serverStderr = stderrLines.slice(0, 50);
+  say(`  server stderr: ${stderrLines.length === 0 ? 'nothing' : `${stderrLines.length} lines, e.g.\n    ${stderrLines.slice(0, 5).join('\n    ')}`}`);
   const heapPass = s.heapRatio != null && Math.abs(s.heapRatio - 1) <= HEAP_TARGET;
   const problems = [...(results.warmup?.problems ?? []).map((p) => `warm-up: ${p}`), ...results.tenths.flatMap((t) => t.problems.map((p) => `tenth ${t.i + 1}: ${p}`))];
   say('');
