@@ -1,7 +1,9 @@
 /**
- * A small seeded pseudo-random generator (mulberry32) for reproducible fuzzing: the same
- * seed gives the same sequence on every machine.
+ * Seeded draws for reproducible fuzzing, on the project's PRNG (src/util/seeded-random.ts):
+ * the same seed gives the same sequence on every machine.
  */
+import { mulberry32 } from '../../src/util/seeded-random.js';
+
 export interface SeededRandom {
   /** A float in [0, 1). */
   next(): number;
@@ -13,14 +15,7 @@ export interface SeededRandom {
 }
 
 export function seededRandom(seed: number): SeededRandom {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const next = mulberry32(seed);
   const int = (min: number, max: number): number => min + Math.floor(next() * (max - min + 1));
   return {
     next,
