@@ -130,6 +130,30 @@ export function nestedDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
+/**
+ * Where the first NUL character is in `value` (in a string, or in an object's key), as a
+ * path for `formatParam`, or null. Stores cannot keep NUL in text (PostgreSQL refuses it).
+ */
+export function pathOfNulCharacter(value: unknown): PropertyKey[] | null {
+  const pending: Array<{ node: unknown; path: PropertyKey[] }> = [{ node: value, path: [] }];
+  while (pending.length > 0) {
+    const { node, path } = pending.pop()!;
+    if (typeof node === 'string') {
+      if (node.includes('\u0000')) return path;
+      continue;
+    }
+    if (node === null || typeof node !== 'object') continue;
+    if (Array.isArray(node)) node.forEach((child, index) => pending.push({ node: child, path: [...path, index] }));
+    else {
+      for (const [key, child] of Object.entries(node)) {
+        if (key.includes('\u0000')) return [...path, key];
+        pending.push({ node: child, path: [...path, key] });
+      }
+    }
+  }
+  return null;
+}
+
 export async function readJsonBody(context: Context, maxBytes: number): Promise<unknown> {
   const text = await readBodyText(context, maxBytes);
   context.set('rawBody', text);
