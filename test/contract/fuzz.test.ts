@@ -12,8 +12,12 @@
  * Reproduce a run: CHATGATE_FUZZ_SEED=<seed> (printed on failure; `random` picks one);
  * CHATGATE_FUZZ_REQUESTS=<n> changes the count. The seed fixes the routes, mutations and
  * credentials of every request; ids taken from what the run created may differ with timing.
+ * CHATGATE_FUZZ_POSTGRES=1 runs it on PostgreSQL (CHATGATE_TEST_DATABASE_URL, a fresh schema)
+ * instead of the default SQLite.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChatgate, type RunningChatgate } from '../support/start-chatgate.js';
 import { seededRandom } from '../support/seeded-random.js';
@@ -25,6 +29,11 @@ const SEED = seedSetting === 'random' ? Math.floor(Math.random() * 2 ** 31) : se
 const REQUESTS = Number(process.env.CHATGATE_FUZZ_REQUESTS ?? 5_000);
 const CONCURRENCY = 8;
 const MASTER = 'sk-fuzz-master-key';
+
+const POSTGRES = process.env.CHATGATE_FUZZ_POSTGRES === '1';
+const databaseBaseUrl = process.env.CHATGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const pgSchema = `chatgate_fuzz_${randomBytes(5).toString('hex')}`;
+let pgAdmin: pg.Client | undefined;
 
 let chatgate: RunningChatgate;
 let origin: string;
@@ -55,9 +64,18 @@ async function upload(form: Form, key: string): Promise<string> {
 }
 
 beforeAll(async () => {
+  let database = '';
+  if (POSTGRES) {
+    pgAdmin = new pg.Client({ connectionString: databaseBaseUrl });
+    await pgAdmin.connect();
+    await pgAdmin.query(`CREATE SCHEMA ${pgSchema}`);
+    const url = `${databaseBaseUrl}${databaseBaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${pgSchema}`)}`;
+    database = `database_url: ${JSON.stringify(url)}`;
+  }
   chatgate = await startChatgate({
     masterKey: MASTER,
     config: `
+${database}
 server:
   max_body_bytes: 262144
 files:
@@ -96,7 +114,11 @@ models:
   };
 }, 60_000);
 
-afterAll(() => chatgate?.stop());
+afterAll(async () => {
+  await chatgate?.stop();
+  await pgAdmin?.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
+  await pgAdmin?.end();
+});
 
 /** CPU seconds (user + system) a process has used so far, from /proc (null elsewhere). */
 function cpuSeconds(pid: number | undefined): number | null {
