@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../errors/gateway-error.js';
 import { chatCompletionRequest } from '../openai/chat-completion-request.js';
-import { MAX_JSON_DEPTH, nestedDeeperThan, parseWith, readJsonBody } from './parse-request.js';
+import { MAX_JSON_DEPTH, nestedDeeperThan, parseWith, pathOfNulCharacter, readJsonBody } from './parse-request.js';
 
 function errorOf(body: unknown): GatewayError {
   try {
@@ -90,5 +90,22 @@ describe('readJsonBody', () => {
     expect(nestedDeeperThan({ a: [{}] }, 3)).toBe(false);
     expect(nestedDeeperThan({ a: [{}] }, 2)).toBe(true);
     expect(nestedDeeperThan(JSON.parse(nested(200_000, '[', '1', ']')), 128)).toBe(true);
+  });
+});
+
+describe('pathOfNulCharacter', () => {
+  it('names where a NUL character is, in a value or a key', () => {
+    expect(pathOfNulCharacter({ a: 'ok', b: [1, { c: 'x\u0000' }] })).toEqual(['b', 1, 'c']);
+    expect(pathOfNulCharacter({ m: { ['k\u0000']: 'v' } })).toEqual(['m', 'k\u0000']);
+    expect(pathOfNulCharacter('\u0000')).toEqual([]);
+    expect(pathOfNulCharacter({ a: ['fine'] })).toBeNull();
+  });
+
+  it('walks a deeply nested value in linear time', () => {
+    const deep = JSON.parse(`${'['.repeat(100_000)}"x\\u0000"${']'.repeat(100_000)}`) as unknown;
+    const started = performance.now();
+    expect(pathOfNulCharacter(deep)).toHaveLength(100_000);
+    // Linear: a few ms; the quadratic walk it replaces took minutes at this depth.
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });

@@ -135,19 +135,32 @@ export function nestedDeeperThan(value: unknown, limit: number): boolean {
  * path for `formatParam`, or null. Stores cannot keep NUL in text (PostgreSQL refuses it).
  */
 export function pathOfNulCharacter(value: unknown): PropertyKey[] | null {
-  const pending: Array<{ node: unknown; path: PropertyKey[] }> = [{ node: value, path: [] }];
+  // Each entry links to its parent, so the path is built only once a NUL is found (copying it
+  // at every level would be quadratic in the depth of a deeply nested body).
+  interface Step {
+    node: unknown;
+    key: PropertyKey | null;
+    parent: Step | null;
+  }
+  const pathOf = (step: Step, last?: PropertyKey): PropertyKey[] => {
+    const reversed: PropertyKey[] = last === undefined ? [] : [last];
+    for (let at: Step | null = step; at !== null && at.key !== null; at = at.parent) reversed.push(at.key);
+    return reversed.reverse();
+  };
+  const pending: Step[] = [{ node: value, key: null, parent: null }];
   while (pending.length > 0) {
-    const { node, path } = pending.pop()!;
+    const step = pending.pop()!;
+    const { node } = step;
     if (typeof node === 'string') {
-      if (node.includes('\u0000')) return path;
+      if (node.includes('\u0000')) return pathOf(step);
       continue;
     }
     if (node === null || typeof node !== 'object') continue;
-    if (Array.isArray(node)) node.forEach((child, index) => pending.push({ node: child, path: [...path, index] }));
+    if (Array.isArray(node)) node.forEach((child, index) => pending.push({ node: child, key: index, parent: step }));
     else {
       for (const [key, child] of Object.entries(node)) {
-        if (key.includes('\u0000')) return [...path, key];
-        pending.push({ node: child, path: [...path, key] });
+        if (key.includes('\u0000')) return pathOf(step, key);
+        pending.push({ node: child, key, parent: step });
       }
     }
   }
