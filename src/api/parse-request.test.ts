@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../errors/gateway-error.js';
 import { chatCompletionRequest } from '../openai/chat-completion-request.js';
-import { MAX_JSON_DEPTH, nestedDeeperThan, parseWith, pathOfNulCharacter, readJsonBody } from './parse-request.js';
+import { MAX_JSON_DEPTH, nestedDeeperThan, parseWith, pathOfUnstorableText, readJsonBody } from './parse-request.js';
 
 function errorOf(body: unknown): GatewayError {
   try {
@@ -93,18 +93,20 @@ describe('readJsonBody', () => {
   });
 });
 
-describe('pathOfNulCharacter', () => {
+describe('pathOfUnstorableText', () => {
   it('names where a NUL character is, in a value or a key', () => {
-    expect(pathOfNulCharacter({ a: 'ok', b: [1, { c: 'x\u0000' }] })).toEqual(['b', 1, 'c']);
-    expect(pathOfNulCharacter({ m: { ['k\u0000']: 'v' } })).toEqual(['m', 'k\u0000']);
-    expect(pathOfNulCharacter('\u0000')).toEqual([]);
-    expect(pathOfNulCharacter({ a: ['fine'] })).toBeNull();
+    expect(pathOfUnstorableText({ a: 'ok', b: [1, { c: 'x\u0000' }] })).toEqual(['b', 1, 'c']);
+    expect(pathOfUnstorableText({ m: { ['k\u0000']: 'v' } })).toEqual(['m', 'k\u0000']);
+    expect(pathOfUnstorableText('\u0000')).toEqual([]);
+    expect(pathOfUnstorableText({ a: ['b\udfff\ud800'] })).toEqual(['a', 0]);
+    expect(pathOfUnstorableText({ a: 'paired 😀 is fine' })).toBeNull();
+    expect(pathOfUnstorableText({ a: ['fine'] })).toBeNull();
   });
 
   it('walks a deeply nested value in linear time', () => {
     const deep = JSON.parse(`${'['.repeat(100_000)}"x\\u0000"${']'.repeat(100_000)}`) as unknown;
     const started = performance.now();
-    expect(pathOfNulCharacter(deep)).toHaveLength(100_000);
+    expect(pathOfUnstorableText(deep)).toHaveLength(100_000);
     // Linear: a few ms; the quadratic walk it replaces took minutes at this depth.
     expect(performance.now() - started).toBeLessThan(5_000);
   });

@@ -130,11 +130,20 @@ export function nestedDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
+/** A NUL character or an unpaired surrogate (`\ud800` alone): text PostgreSQL cannot store. */
+const UNSTORABLE = /\u0000|\p{Cs}/u;
+
+/** Whether a string holds a NUL character or an unpaired surrogate. */
+export function isUnstorableText(text: string): boolean {
+  return UNSTORABLE.test(text);
+}
+
 /**
- * Where the first NUL character is in `value` (in a string, or in an object's key), as a
- * path for `formatParam`, or null. Stores cannot keep NUL in text (PostgreSQL refuses it).
+ * Where the first NUL character or unpaired surrogate is in `value` (in a string, or in an
+ * object's key), as a path for `formatParam`, or null. Stores cannot keep them in text
+ * (PostgreSQL refuses both, in text and in JSON).
  */
-export function pathOfNulCharacter(value: unknown): PropertyKey[] | null {
+export function pathOfUnstorableText(value: unknown): PropertyKey[] | null {
   // Each entry links to its parent, so the path is built only once a NUL is found (copying it
   // at every level would be quadratic in the depth of a deeply nested body).
   interface Step {
@@ -152,14 +161,14 @@ export function pathOfNulCharacter(value: unknown): PropertyKey[] | null {
     const step = pending.pop()!;
     const { node } = step;
     if (typeof node === 'string') {
-      if (node.includes('\u0000')) return pathOf(step);
+      if (isUnstorableText(node)) return pathOf(step);
       continue;
     }
     if (node === null || typeof node !== 'object') continue;
     if (Array.isArray(node)) node.forEach((child, index) => pending.push({ node: child, key: index, parent: step }));
     else {
       for (const [key, child] of Object.entries(node)) {
-        if (key.includes('\u0000')) return pathOf(step, key);
+        if (isUnstorableText(key)) return pathOf(step, key);
         pending.push({ node: child, key, parent: step });
       }
     }

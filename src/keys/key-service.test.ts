@@ -61,12 +61,13 @@ describe('KeyService', () => {
       expect(error.status, JSON.stringify(body)).toBe(400);
       if (param) expect(error.param, JSON.stringify(body)).toBe(param);
     }
-    // NUL characters, which the stores cannot keep (a 500 before): also in names, keys and updates.
+    // NUL characters and unpaired surrogates, which the stores cannot keep (a 500 before): also in names, keys and updates.
     for (const [body, param] of [
       [{ name: 'x', metadata: { team: 'a\u0000' } }, 'metadata.team'],
       [{ name: 'x\u0000y' }, 'name'],
       [{ name: 'x', models: ['gpt-4', '\u0000'] }, 'models[1]'],
       [{ name: 'x', metadata: { ['k\u0000']: 'v' } }, 'metadata.k\\u0000'],
+      [{ name: 'x', metadata: { a: 'b\udfff\ud800' } }, 'metadata.a'],
     ] as const) {
       expect(await refusal(service.create(body)), JSON.stringify(body)).toMatchObject({ status: 400, param, code: 'invalid_value' });
     }

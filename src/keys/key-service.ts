@@ -4,7 +4,7 @@
  * period). Used by the admin API and the `chatgate keys` CLI. Inputs are validated here,
  * so both front ends refuse the same things with the same 400s.
  */
-import { formatParam, issueToError, pathOfNulCharacter } from '../api/parse-request.js';
+import { formatParam, issueToError, pathOfUnstorableText } from '../api/parse-request.js';
 import { GatewayError, invalidRequest, notFound } from '../errors/gateway-error.js';
 import { KeyConflictError, type ApiKeyRecord, type KeyStore } from '../storage/spec.js';
 import { applySettings, createKeyBody, defaultSettings, updateKeyBody, type CreateKeyBody, type UpdateKeyBody } from './key-settings.js';
@@ -33,10 +33,10 @@ export interface KeyPage {
 
 function parseBody<T>(schema: { safeParse(input: unknown): { success: true; data: T } | { success: false; error: { issues: unknown[] } } }, body: unknown): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalidRequest('The request body must be a JSON object.');
-  const nul = pathOfNulCharacter(body);
-  if (nul !== null) {
-    const param = formatParam(nul).replaceAll('\u0000', '\\u0000');
-    throw invalidRequest(`Invalid value for '${param}': text must not contain NUL characters (\\u0000).`, param, 'invalid_value');
+  const unstorable = pathOfUnstorableText(body);
+  if (unstorable !== null) {
+    const param = JSON.stringify(formatParam(unstorable)).slice(1, -1);
+    throw invalidRequest(`Invalid value for '${param}': text must not contain NUL characters (\\u0000) or unpaired surrogates (\\ud800).`, param, 'invalid_value');
   }
   const result = schema.safeParse(body);
   if (result.success) return result.data;
