@@ -193,20 +193,32 @@ function bodyOf(request: FuzzRequest): RequestInit {
   return { body: stream, duplex: 'half' } as RequestInit;
 }
 
+/** Requests sent again after a kept-alive connection was found closed (see `send`). */
+const resent: string[] = [];
+
 async function send(index: number, request: FuzzRequest, failures: Failure[], statuses: Map<string, Map<number, number>>): Promise<void> {
-  let response: Response;
-  try {
-    response = await fetch(`${origin}${request.path}`, {
-      method: request.method,
-      headers: request.headers,
-      ...bodyOf(request),
-      redirect: 'manual',
-      signal: AbortSignal.timeout(30_000),
-    });
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    failures.push({ index, request, problem: `no answer: ${(error as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}` });
-    return;
+  let response: Response | undefined;
+  for (let attempt = 1; response === undefined; attempt++) {
+    try {
+      response = await fetch(`${origin}${request.path}`, {
+        method: request.method,
+        headers: request.headers,
+        ...bodyOf(request),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      // A kept-alive connection can be closed by the server just as the client reuses it
+      // (after an early answer to a request whose body it did not read): sent once more, on
+      // another connection. A server that does not answer fails the second time too.
+      if (cause?.code === 'UND_ERR_SOCKET' && attempt === 1) {
+        resent.push(`#${index}`);
+        continue;
+      }
+      failures.push({ index, request, problem: `no answer: ${(error as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}` });
+      return;
+    }
   }
   let text = '';
   try {
@@ -288,9 +300,11 @@ describe('fuzz', () => {
     const serverCpu = cpuBefore !== null && cpuAfter !== null ? `, server CPU ${(cpuAfter - cpuBefore).toFixed(1)} s` : '';
 
     const summary = [...statuses.entries()].sort().map(([route, byStatus]) => `  ${route}: ${[...byStatus.entries()].sort((a, b) => a[0] - b[0]).map(([status, count]) => `${status}×${count}`).join(' ')}`);
-    console.log(`fuzz: seed ${SEED}, ${REQUESTS} requests in ${seconds.toFixed(1)} s${serverCpu}\n${summary.join('\n')}\nmost time: ${[...routeMs.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([route, ms]) => `${route} ${(ms / 1000).toFixed(1)} s`).join(', ')}\nslowest: ${slowest.slice(0, 5).map((entry) => `${entry.ms} ms ${entry.what}`).join('\n  ')}`);
+    console.log(`fuzz: seed ${SEED}, ${REQUESTS} requests in ${seconds.toFixed(1)} s${serverCpu}, ${resent.length} sent again after a closed connection (${resent.slice(0, 10).join(' ')})\n${summary.join('\n')}\nmost time: ${[...routeMs.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([route, ms]) => `${route} ${(ms / 1000).toFixed(1)} s`).join(', ')}\nslowest: ${slowest.slice(0, 5).map((entry) => `${entry.ms} ms ${entry.what}`).join('\n  ')}`);
     const header = `fuzz seed ${SEED} (reproduce with CHATGATE_FUZZ_SEED=${SEED}): ${failures.length} failing requests`;
     expect(failures.map(describeFailure).slice(0, 25), header).toEqual([]);
+    // Closed kept-alive connections stay rare (each such request was answered when sent again).
+    expect(resent.length, `fuzz seed ${SEED}: requests sent again`).toBeLessThan(REQUESTS / 100);
     // Every route was exercised.
     expect(ROUTES.map((route) => route.route).filter((route) => !statuses.has(route)), `fuzz seed ${SEED}: routes never hit`).toEqual([]);
 
