@@ -39,6 +39,7 @@ import {
   cleanUpOnExit,
   f1,
   f2,
+  f3,
   gitInfo,
   int,
   log,
@@ -113,6 +114,9 @@ const problemsOf = (r) => {
   return out;
 };
 
+/** Chatgate's CPU milliseconds per answered request in a tenth (gw CPU share / req/s). */
+const cpuPerRequestMs = (t) => (t.cpu != null && t.rps ? (t.cpu / t.rps) * 1000 : null);
+
 const mb = (bytes) => (bytes == null ? null : bytes / 2 ** 20);
 
 async function main() {
@@ -178,10 +182,12 @@ async function main() {
   say('');
   say(
     table(
-      ['tenth', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'gw CPU', 'RSS mean MB', 'RSS max MB', 'problems'],
-      results.tenths.map((t) => [t.i + 1, int(t.rps), f2(t.totalMs?.p50), f2(t.totalMs?.p99), f2(t.totalMs?.max), pct(t.cpu), f1(t.rss?.meanMB), f1(t.rss?.maxMB), t.problems.join('; ') || '0']),
+      ['tenth', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'gw CPU', 'CPU ms/req', 'RSS mean MB', 'RSS max MB', 'problems'],
+      results.tenths.map((t) => [t.i + 1, int(t.rps), f2(t.totalMs?.p50), f2(t.totalMs?.p99), f2(t.totalMs?.max), pct(t.cpu), f3(cpuPerRequestMs(t)), f1(t.rss?.meanMB), f1(t.rss?.maxMB), t.problems.join('; ') || '0']),
     ),
   );
+  say('  gw CPU: Chatgate\'s CPU time / wall time; CPU ms/req: its CPU time per answered request, which other load on');
+  say('  the machine changes far less than latency or req/s (a server that slows itself down shows here).');
   const first = results.tenths[0];
   const last = results.tenths.at(-1);
   const ratio = (a, b) => (a != null && b != null && b !== 0 ? a / b : null);
@@ -193,6 +199,9 @@ async function main() {
     rssFirstMB: first?.rss?.meanMB ?? null,
     rssLastMB: last?.rss?.meanMB ?? null,
     rssRatio: ratio(last?.rss?.meanMB, first?.rss?.meanMB),
+    cpuPerRequestFirstMs: first ? cpuPerRequestMs(first) : null,
+    cpuPerRequestLastMs: last ? cpuPerRequestMs(last) : null,
+    cpuPerRequestRatio: first && last ? ratio(cpuPerRequestMs(last), cpuPerRequestMs(first)) : null,
     heapStartMB: mb(results.heapStart?.heapUsed),
     heapEndMB: mb(results.heapEnd?.heapUsed),
     heapRatio: ratio(results.heapEnd?.heapUsed, results.heapStart?.heapUsed),
@@ -201,6 +210,7 @@ async function main() {
   say('');
   say('== First tenth against last tenth ==');
   say(`  p99 latency              ${f2(s.p99FirstMs)} ms -> ${f2(s.p99LastMs)} ms   (${x(s.p99Ratio)})`);
+  say(`  CPU per request          ${f3(s.cpuPerRequestFirstMs)} ms -> ${f3(s.cpuPerRequestLastMs)} ms   (${x(s.cpuPerRequestRatio)})`);
   say(`  RSS (mean of the tenth)  ${f1(s.rssFirstMB)} MB -> ${f1(s.rssLastMB)} MB   (${x(s.rssRatio)})`);
   say(`  heap used after full GC  ${f1(s.heapStartMB)} MB -> ${f1(s.heapEndMB)} MB   (${x(s.heapRatio)})  [start: after the warm-up; end: after the last tenth]`);
   if (results.heapStart && results.heapEnd) {
