@@ -35,6 +35,7 @@ import { authenticate } from './middleware/authenticate.js';
 import { authorizeRequest } from './middleware/authorize.js';
 import { cors } from './middleware/cors.js';
 import { recordRequests } from './middleware/record-requests.js';
+import { refuseNulInUrl } from './middleware/refuse-nul-url.js';
 import { requestContext } from './middleware/request-context.js';
 import type { Registry } from 'prom-client';
 import { metricsRoutes } from './metrics/metrics-route.js';
@@ -112,6 +113,7 @@ export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
   const v1 = new Hono<AppEnv>();
   // Every request is audited, refused ones included (a failed authentication is worth recording).
   v1.use('*', recordRequests(dependencies));
+  v1.use('*', refuseNulInUrl());
   if (dependencies.auditBacklogged) v1.use('*', refuseWhile(dependencies.auditBacklogged));
   v1.use('*', authentication);
   v1.use('*', authorizeRequest());
@@ -132,6 +134,7 @@ export function createApp(dependencies: AppDependencies): Hono<AppEnv> {
   if (dependencies.keys) {
     const admin = new Hono<AppEnv>();
     admin.use('*', recordRequests(dependencies));
+    admin.use('*', refuseNulInUrl());
     admin.use('*', authentication);
     admin.use('*', authorizeRequest());
     admin.route('/', createAdminKeyRoutes({ keys: dependencies.keys.service, tokens: dependencies.keys.tokens, maxBodyBytes: dependencies.maxBodyBytes }));

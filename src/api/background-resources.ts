@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env.js';
 import { invalidRequest } from '../errors/gateway-error.js';
+import { formatParam, pathOfUnstorableText } from './parse-request.js';
 import type { EnqueueOptions, JobQueue } from '../storage/job-records.js';
 import type { ResourceRecord, ResourceStore } from '../storage/resource-records.js';
 
@@ -16,6 +17,19 @@ export const metadataField = z
   .refine((metadata) => Object.keys(metadata).length <= 16, 'at most 16 key-value pairs')
   .nullable()
   .optional();
+
+/**
+ * The body of a create request, refused with 400 when a text in it holds a NUL character or
+ * an unpaired surrogate: the object is stored (PostgreSQL refuses such text: a 500 before).
+ */
+export function storableBody(body: unknown): unknown {
+  const path = pathOfUnstorableText(body);
+  if (path !== null) {
+    const param = JSON.stringify(formatParam(path)).slice(1, -1);
+    throw invalidRequest(`Invalid value for '${param}': text must not contain NUL characters (\\u0000) or unpaired surrogates (\\ud800).`, param, 'invalid_value');
+  }
+  return body;
+}
 
 /** `limit` (1–100) and `after` of a list request. */
 export function pageOptions(context: Context<AppEnv>, defaultLimit: number): { limit: number; after?: string } {

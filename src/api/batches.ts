@@ -15,7 +15,7 @@ import { mutateResource, type ResourceStore } from '../storage/resource-records.
 import type { FileStore } from '../storage/spec.js';
 import { randomAlphanumeric } from './ids.js';
 import { parseWith, readJsonBody } from './parse-request.js';
-import { createWithJob, metadataField, pageOptions } from './background-resources.js';
+import { createWithJob, metadataField, pageOptions, storableBody } from './background-resources.js';
 
 export interface BatchesDependencies {
   resources: ResourceStore;
@@ -57,7 +57,7 @@ export function batchesRoutes(dependencies: BatchesDependencies): Hono<AppEnv> {
 
   routes.post('/', async (context) => {
     const principal = context.get('principal');
-    const request = parseWith(createBatchRequest, await readJsonBody(context, dependencies.maxBodyBytes));
+    const request = parseWith(createBatchRequest, storableBody(await readJsonBody(context, dependencies.maxBodyBytes)));
     const windowMs = completionWindowMs(request.completion_window);
     if (windowMs === null) {
       throw invalidRequest(

@@ -6,6 +6,7 @@ import type { ChatCompletionRequest } from '../openai/chat-completion-request.js
 import { invalidRequest } from '../errors/gateway-error.js';
 import type { ResolvedModel } from '../gateway/model-registry.js';
 import { contentText } from '../tokens/token-counter.js';
+import { unsatisfiableRequired } from '../openai/unsatisfiable-required.js';
 
 export function checkChatRequest(request: ChatCompletionRequest, model: ResolvedModel): void {
   const toolNames = new Set((request.tools ?? []).map((tool) => tool.function.name));
@@ -38,6 +39,14 @@ export function checkChatRequest(request: ChatCompletionRequest, model: Resolved
   }
   if (format?.type === 'json_schema' && format.json_schema.strict === true && !format.json_schema.schema) {
     throw invalidRequest("Invalid 'response_format.json_schema.schema': a strict JSON schema needs a 'schema'.", 'response_format.json_schema.schema');
+  }
+  const impossible = format?.type === 'json_schema' ? unsatisfiableRequired(format.json_schema.schema) : null;
+  if (impossible !== null && format?.type === 'json_schema') {
+    throw invalidRequest(
+      `Invalid schema for response_format '${format.json_schema.name}': in context=(${impossible.path.map((part) => `'${part}'`).join(', ')}), the required key '${impossible.key}' is not in 'properties' and 'additionalProperties' is false, so no answer can match.`,
+      'response_format.json_schema.schema',
+      'invalid_json_schema',
+    );
   }
   checkMessages(request, model);
 }

@@ -24,6 +24,11 @@ function errorOf(body: Record<string, unknown>): GatewayError {
 }
 
 describe('embedding requests', () => {
+  it('refuse a dimensions larger than any model has (the mock built such vectors and froze)', () => {
+    for (const dimensions of [2 ** 31, 16_385, 1e308]) expect(errorOf({ model: 'm', input: 'x', dimensions })).toMatchObject({ status: 400, param: 'dimensions' });
+    expect(() => parseEmbeddingRequest({ model: 'm', input: 'x', dimensions: 16_384 })).not.toThrow();
+  });
+
   it('take a string, strings, token ids or lists of token ids, keeping unknown fields', () => {
     for (const input of ['hi', ['a', 'b'], [1, 2, 3], [[1], [2, 3]]]) {
       expect(parseWith(embeddingRequest, { model: 'm', input, extra: 1 })).toMatchObject({ input, extra: 1 });

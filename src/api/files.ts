@@ -11,6 +11,7 @@ import { BlobTooLargeError, type BlobStore } from '../files/blob-store.js';
 import { MultipartError, multipartBoundary, multipartEvents, type MultipartEvent } from '../files/multipart.js';
 import type { FileRecord, FileStore } from '../storage/spec.js';
 import { randomAlphanumeric } from './ids.js';
+import { isUnstorableText } from './parse-request.js';
 
 export const FILE_PURPOSES = ['batch', 'fine-tune', 'vision', 'user_data', 'assistants', 'evals'] as const;
 /** Purposes of the files Chatgate writes itself (batch results, fine-tuning results): listable, not uploadable. */
@@ -140,6 +141,10 @@ async function upload(context: Context<AppEnv>, dependencies: FilesDependencies)
         }
       };
       if (event.name === 'file' && file === undefined) {
+        // PostgreSQL cannot store a NUL character (a 500 before).
+        if (typeof event.filename === 'string' && isUnstorableText(event.filename)) {
+          throw invalidRequest("Invalid value for 'file': its filename must not contain NUL characters.", 'file', 'invalid_value');
+        }
         try {
           const bytes = await dependencies.blobs.put(id, data(), { maxBytes: dependencies.maxBytes });
           file = { filename: event.filename ?? 'upload', bytes };

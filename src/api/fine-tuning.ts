@@ -20,7 +20,7 @@ import type { JobQueue } from '../storage/job-records.js';
 import type { ResourceStore } from '../storage/resource-records.js';
 import type { FileStore } from '../storage/spec.js';
 import { parseWith, readJsonBody } from './parse-request.js';
-import { createWithJob, metadataField, pageOptions } from './background-resources.js';
+import { createWithJob, metadataField, pageOptions, storableBody } from './background-resources.js';
 
 export interface FineTuningApiDependencies {
   resources: ResourceStore;
@@ -92,7 +92,7 @@ export function fineTuningRoutes(dependencies: FineTuningApiDependencies): Hono<
 
   routes.post('/jobs', async (context) => {
     const principal = context.get('principal');
-    const request = parseWith(createJobRequest, await readJsonBody(context, dependencies.maxBodyBytes));
+    const request = parseWith(createJobRequest, storableBody(await readJsonBody(context, dependencies.maxBodyBytes)));
     if (request.method !== undefined && request.method.type !== 'supervised') {
       throw invalidRequest(`The '${request.method.type}' method is not available here; use 'supervised'.`, 'method.type', 'unsupported_method');
     }

@@ -43,6 +43,18 @@ function clipped(text: string | undefined | null): string | null {
   return text.length <= AUDIT_BODY_LIMIT ? text : `${text.slice(0, AUDIT_BODY_LIMIT)}…[cut at ${AUDIT_BODY_LIMIT} characters]`;
 }
 
+/**
+ * Text the audit log can store: stores refuse NUL characters (PostgreSQL text cannot hold
+ * them), and a request may carry one (a `%00` in its path, a `user` field with `\u0000`).
+ * In the path it is written back as `%00`; elsewhere as U+FFFD.
+ */
+function storable(text: string, replacement = '\ufffd'): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', replacement) : text;
+}
+function storableOrNull(text: string | null): string | null {
+  return text === null ? null : storable(text);
+}
+
 /** Who made the request, as the audit log names it: `master`, a key id, or `token:<key id>`. */
 function auditKeyId(context: Context<AppEnv>): string | null {
   const principal = context.get('principal');
@@ -72,7 +84,7 @@ export function finishRequest(context: Context<AppEnv>, dependencies: RecordingD
     requestId: context.get('requestId'),
     createdAt: Date.now() - Math.round(performance.now() - context.get('startedAt')),
     method: context.req.method,
-    path: context.req.path,
+    path: storable(context.req.path, '%00'),
     model: modelName ?? null,
     provider: context.get('providerName') ?? null,
     status: end.status,
@@ -85,7 +97,7 @@ export function finishRequest(context: Context<AppEnv>, dependencies: RecordingD
     cacheHit: cacheHit ?? null,
     errorCode: end.errorCode,
     keyId: auditKeyId(context),
-    user: context.get('endUser') ?? null,
+    user: storableOrNull(context.get('endUser') ?? null),
     clientIp: context.get('clientIp') ?? null,
     requestBody: null,
     responseBody: null,
@@ -97,8 +109,8 @@ export function finishRequest(context: Context<AppEnv>, dependencies: RecordingD
     try {
       const options = context.get('pii')?.options ?? detectOptionsOf(dependencies.pii);
       const placeholders = new Pseudonymizer();
-      record.requestBody = clipped(maskAuditBody(context.get('rawBody'), options, placeholders, AUDIT_BODY_LIMIT));
-      record.responseBody = clipped(maskAuditBody(end.responseBody, options, placeholders, AUDIT_BODY_LIMIT));
+      record.requestBody = storableOrNull(clipped(maskAuditBody(context.get('rawBody'), options, placeholders, AUDIT_BODY_LIMIT)));
+      record.responseBody = storableOrNull(clipped(maskAuditBody(end.responseBody, options, placeholders, AUDIT_BODY_LIMIT)));
     } catch {
       // Never a raw body: without redaction, none.
       record.requestBody = null;

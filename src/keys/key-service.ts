@@ -4,7 +4,7 @@
  * period). Used by the admin API and the `chatgate keys` CLI. Inputs are validated here,
  * so both front ends refuse the same things with the same 400s.
  */
-import { issueToError } from '../api/parse-request.js';
+import { formatParam, issueToError, pathOfUnstorableText } from '../api/parse-request.js';
 import { GatewayError, invalidRequest, notFound } from '../errors/gateway-error.js';
 import { KeyConflictError, type ApiKeyRecord, type KeyStore } from '../storage/spec.js';
 import { applySettings, createKeyBody, defaultSettings, updateKeyBody, type CreateKeyBody, type UpdateKeyBody } from './key-settings.js';
@@ -33,6 +33,11 @@ export interface KeyPage {
 
 function parseBody<T>(schema: { safeParse(input: unknown): { success: true; data: T } | { success: false; error: { issues: unknown[] } } }, body: unknown): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalidRequest('The request body must be a JSON object.');
+  const unstorable = pathOfUnstorableText(body);
+  if (unstorable !== null) {
+    const param = JSON.stringify(formatParam(unstorable)).slice(1, -1);
+    throw invalidRequest(`Invalid value for '${param}': text must not contain NUL characters (\\u0000) or unpaired surrogates (\\ud800).`, param, 'invalid_value');
+  }
   const result = schema.safeParse(body);
   if (result.success) return result.data;
   throw issueToError(result.error.issues[0] as Parameters<typeof issueToError>[0]);

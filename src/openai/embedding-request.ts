@@ -4,6 +4,12 @@ import { z } from 'zod';
 /** OpenAI's limit on the number of inputs of one request. */
 export const MAX_EMBEDDING_INPUTS = 2048;
 
+/**
+ * Largest `dimensions` accepted (OpenAI's largest embedding model has 3,072). Without a
+ * bound, the mock provider built vectors of the requested size: 2^31 blocked the server.
+ */
+export const MAX_EMBEDDING_DIMENSIONS = 16_384;
+
 const tokenIds = z.array(z.number().int().min(0)).min(1);
 
 const input = z.union([
@@ -18,7 +24,7 @@ export const embeddingRequest = z
     model: z.string().min(1),
     input,
     encoding_format: z.enum(['float', 'base64']).optional(),
-    dimensions: z.number().int().min(1).optional(),
+    dimensions: z.number().int().min(1).max(MAX_EMBEDDING_DIMENSIONS).optional(),
     user: z.string().optional(),
   })
   .loose();
