@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildTinyGguf, buildTinyVocab } from '../../testing/synthetic-gguf.js';
+import { buildTinyGguf, buildTinyVocab } from '../../../test/support/tiny-gguf.js';
 import { decodeTensor, GGML_TYPE, halfToFloat, openGguf } from './gguf-reader.js';
 import { writeLoraAdapter } from './lora-adapter-writer.js';
 

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildTinyGguf } from '../../testing/synthetic-gguf.js';
+import { buildTinyGguf } from '../../../test/support/tiny-gguf.js';
 import { writeFileSync } from 'node:fs';
 import { openGguf } from './gguf-reader.js';
 import { loadLlamaWeights, type Precision } from './llama-weights.js';

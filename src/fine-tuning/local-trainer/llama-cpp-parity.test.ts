@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Llama, LlamaModel, Token } from 'node-llama-cpp';
-import { writeTinyGguf, type TinyGgufOptions } from '../../testing/synthetic-gguf.js';
+import { writeTinyGguf, type TinyGgufOptions } from '../../../test/support/tiny-gguf.js';
 import { importNodeLlamaCpp } from '../../providers/llama-cpp/node-llama-cpp-module.js';
 import { openGguf } from './gguf-reader.js';
 import { loadLlamaWeights } from './llama-weights.js';

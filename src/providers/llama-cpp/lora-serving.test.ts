@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { llamaCppModel, type LlamaCppModelConfig } from '../../config/schema.js';
 import type { ChatCompletionRequest } from '../../openai/chat-completion-request.js';
-import { TINY_TOKEN_IDS, writeTinyGguf } from '../../testing/synthetic-gguf.js';
+import { TINY_TOKEN_IDS, writeTinyGguf } from '../../../test/support/tiny-gguf.js';
 import { openGguf } from '../../fine-tuning/local-trainer/gguf-reader.js';
 import { readLlamaHyperparameters } from '../../fine-tuning/local-trainer/llama-weights.js';
 import { LoraParameters, LORA_TARGETS } from '../../fine-tuning/local-trainer/lora-parameters.js';
