@@ -15,10 +15,10 @@
  * 5..260 <0x00>..<0xFF> (byte fallback), 261 "▁", printable ASCII, prefixes of a few words.
  */
 import { writeFile } from 'node:fs/promises';
+import { GGML_TYPE, GGUF_VALUE_TYPE as GGUF_TYPE, halfEncoder, LITTLE_ENDIAN } from '../../src/gguf/format.js';
+import { encodeGgufFile, float32Bytes, type GgufEncodedTensor, type GgufMetadataEntry, type GgufWriteScalar } from '../../src/gguf/writer.js';
 import { mulberry32 } from '../../src/util/seeded-random.js';
 
-const GGUF_TYPE = { UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12 } as const;
-const GGML_TYPE = { F32: 0, F16: 1 } as const;
 const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 const ALIGNMENT = 32;
 
@@ -66,104 +66,12 @@ function makeNormal(rand: () => number): () => number {
   };
 }
 
-const f32Buffer = new Float32Array(1);
-const u32View = new Uint32Array(f32Buffer.buffer);
-/** float32 → float16 bits, rounding to nearest even. */
-function toHalf(value: number): number {
-  f32Buffer[0] = value;
-  const x = u32View[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && half & 1)) half++;
-    return sign | half;
-  }
-  let half = sign | (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  return half;
-}
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** The values as little-endian float32 bytes, on a big-endian host. */
-function littleEndianF32(values: Float32Array): Buffer {
-  const data = Buffer.alloc(values.length * 4);
-  for (let i = 0; i < values.length; i++) data.writeFloatLE(values[i]!, i * 4);
-  return data;
-}
-
-type Scalar = number | string | boolean;
-
-class Writer {
-  private readonly chunks: Buffer[] = [];
-  length = 0;
-  push(buffer: Buffer): void {
-    this.chunks.push(buffer);
-    this.length += buffer.length;
-  }
-  private fixed(size: number, write: (buffer: Buffer) => void): void {
-    const buffer = Buffer.alloc(size);
-    write(buffer);
-    this.push(buffer);
-  }
-  u32(value: number): void {
-    this.fixed(4, (b) => b.writeUInt32LE(value));
-  }
-  u64(value: number): void {
-    this.fixed(8, (b) => b.writeBigUInt64LE(BigInt(value)));
-  }
-  str(text: string): void {
-    const bytes = Buffer.from(text, 'utf8');
-    this.u64(bytes.length);
-    this.push(bytes);
-  }
-  pad(alignment: number): void {
-    const rem = this.length % alignment;
-    if (rem !== 0) this.push(Buffer.alloc(alignment - rem));
-  }
-  scalar(type: number, value: Scalar): void {
-    switch (type) {
-      case GGUF_TYPE.UINT8: return this.fixed(1, (b) => b.writeUInt8(value as number));
-      case GGUF_TYPE.INT8: return this.fixed(1, (b) => b.writeInt8(value as number));
-      case GGUF_TYPE.UINT16: return this.fixed(2, (b) => b.writeUInt16LE(value as number));
-      case GGUF_TYPE.INT16: return this.fixed(2, (b) => b.writeInt16LE(value as number));
-      case GGUF_TYPE.UINT32: return this.u32(value as number);
-      case GGUF_TYPE.INT32: return this.fixed(4, (b) => b.writeInt32LE(value as number));
-      case GGUF_TYPE.FLOAT32: return this.fixed(4, (b) => b.writeFloatLE(value as number));
-      case GGUF_TYPE.BOOL: return this.fixed(1, (b) => b.writeUInt8(value ? 1 : 0));
-      case GGUF_TYPE.STRING: return this.str(value as string);
-      case GGUF_TYPE.UINT64: return this.u64(value as number);
-      case GGUF_TYPE.INT64: return this.fixed(8, (b) => b.writeBigInt64LE(BigInt(value as number)));
-      case GGUF_TYPE.FLOAT64: return this.fixed(8, (b) => b.writeDoubleLE(value as number));
-      default: throw new Error(`unsupported scalar type ${type}`);
-    }
-  }
-  toBuffer(): Buffer {
-    return Buffer.concat(this.chunks, this.length);
-  }
-}
-
-type MetadataEntry =
-  | { key: string; type: number; value: Scalar }
-  | { key: string; type: typeof GGUF_TYPE.ARRAY; elemType: number; value: Scalar[] };
-
 const kv = {
-  str: (key: string, value: string): MetadataEntry => ({ key, type: GGUF_TYPE.STRING, value }),
-  u32: (key: string, value: number): MetadataEntry => ({ key, type: GGUF_TYPE.UINT32, value }),
-  f32: (key: string, value: number): MetadataEntry => ({ key, type: GGUF_TYPE.FLOAT32, value }),
-  bool: (key: string, value: boolean): MetadataEntry => ({ key, type: GGUF_TYPE.BOOL, value }),
-  arr: (key: string, elemType: number, value: Scalar[]): MetadataEntry => ({ key, type: GGUF_TYPE.ARRAY, elemType, value }),
+  str: (key: string, value: string): GgufMetadataEntry => ({ key, type: GGUF_TYPE.STRING, value }),
+  u32: (key: string, value: number): GgufMetadataEntry => ({ key, type: GGUF_TYPE.UINT32, value }),
+  f32: (key: string, value: number): GgufMetadataEntry => ({ key, type: GGUF_TYPE.FLOAT32, value }),
+  bool: (key: string, value: boolean): GgufMetadataEntry => ({ key, type: GGUF_TYPE.BOOL, value }),
+  arr: (key: string, elemType: number, value: GgufWriteScalar[]): GgufMetadataEntry => ({ key, type: GGUF_TYPE.ARRAY, elemType, value }),
 };
 
 export interface TinyVocab {
@@ -211,13 +119,6 @@ export function buildTinyVocab(extraTokens: readonly string[] = []): TinyVocab {
 /** How many tokens the built-in vocabulary has: the id of the first of `extraTokens`. */
 export const TINY_BASE_VOCAB_SIZE = buildTinyVocab().tokens.length;
 
-interface Tensor {
-  name: string;
-  ne: number[];
-  type: number;
-  data: Buffer;
-  offset: number;
-}
 
 /** The GGUF file's bytes. */
 export function buildTinyGguf(options: TinyGgufOptions = {}): Buffer {
@@ -233,7 +134,7 @@ export function buildTinyGguf(options: TinyGgufOptions = {}): Buffer {
   const nVocab = vocab.tokens.length;
   const ids = TINY_TOKEN_IDS;
 
-  const metadata: MetadataEntry[] = [
+  const metadata: GgufMetadataEntry[] = [
     kv.str('general.architecture', 'llama'),
     kv.str('general.name', name),
     kv.u32('general.alignment', ALIGNMENT),
@@ -264,14 +165,15 @@ export function buildTinyGguf(options: TinyGgufOptions = {}): Buffer {
 
   // Shapes are GGUF-style: ne[0] (input features, contiguous) first, then ne[1] (outputs).
   const normal = makeNormal(mulberry32(seed));
-  const tensors: Tensor[] = [];
+  const tensors: GgufEncodedTensor[] = [];
+  const toHalf = halfEncoder();
   const addTensor = (tensorName: string, ne: number[], init: (index: number) => number, forceF32 = false): void => {
     const count = ne.reduce((a, b) => a * b, 1);
     const values = new Float32Array(count);
     for (let i = 0; i < count; i++) values[i] = init(i);
     const type = tensorType === 'f16' && !forceF32 ? GGML_TYPE.F16 : GGML_TYPE.F32;
     let data: Buffer;
-    if (type === GGML_TYPE.F32) data = LITTLE_ENDIAN ? Buffer.from(values.buffer) : littleEndianF32(values);
+    if (type === GGML_TYPE.F32) data = LITTLE_ENDIAN ? Buffer.from(values.buffer) : float32Bytes(values);
     else {
       data = Buffer.alloc(count * 2);
       if (LITTLE_ENDIAN) {
@@ -282,7 +184,7 @@ export function buildTinyGguf(options: TinyGgufOptions = {}): Buffer {
         for (let i = 0; i < count; i++) data.writeUInt16LE(toHalf(values[i]!), i * 2);
       }
     }
-    tensors.push({ name: tensorName, ne, type, data, offset: 0 });
+    tensors.push({ name: tensorName, ne, type, data });
   };
   const ones = (): number => 1;
   const randomScaled = (fanIn: number) => {
@@ -322,40 +224,7 @@ export function buildTinyGguf(options: TinyGgufOptions = {}): Buffer {
     addTensor(`${p}ffn_down.weight`, [feedForwardLength, embeddingLength], noWriteToBiasDim(feedForwardLength, randomScaled(feedForwardLength)));
   }
 
-  const w = new Writer();
-  w.push(Buffer.from('GGUF', 'ascii'));
-  w.u32(3);
-  w.u64(tensors.length);
-  w.u64(metadata.length);
-  for (const entry of metadata) {
-    w.str(entry.key);
-    w.u32(entry.type);
-    if ('elemType' in entry) {
-      w.u32(entry.elemType);
-      w.u64(entry.value.length);
-      for (const value of entry.value) w.scalar(entry.elemType, value);
-    } else {
-      w.scalar(entry.type, entry.value);
-    }
-  }
-  let offset = 0;
-  for (const tensor of tensors) {
-    w.str(tensor.name);
-    w.u32(tensor.ne.length);
-    for (const dimension of tensor.ne) w.u64(dimension);
-    w.u32(tensor.type);
-    w.u64(offset);
-    tensor.offset = offset;
-    offset += Math.ceil(tensor.data.length / ALIGNMENT) * ALIGNMENT;
-  }
-  w.pad(ALIGNMENT);
-  const dataStart = w.length;
-  for (const tensor of tensors) {
-    if (w.length - dataStart !== tensor.offset) throw new Error('offset mismatch');
-    w.push(tensor.data);
-    w.pad(ALIGNMENT);
-  }
-  return w.toBuffer();
+  return encodeGgufFile(metadata, tensors);
 }
 
 /** Writes the tiny model to `path`. */

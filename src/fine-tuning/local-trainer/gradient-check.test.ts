@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildTinyGguf } from '../../../test/support/tiny-gguf.js';
 import { writeFileSync } from 'node:fs';
-import { openGguf } from './gguf-reader.js';
+import { openGguf } from '../../gguf/reader.js';
 import { loadLlamaWeights, type Precision } from './llama-weights.js';
 import { LoraParameters, LORA_TARGETS } from './lora-parameters.js';
 import { LlamaLoraModel } from './llama-lora-model.js';

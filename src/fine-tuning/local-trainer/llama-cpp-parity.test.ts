@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Llama, LlamaModel, Token } from 'node-llama-cpp';
 import { writeTinyGguf, type TinyGgufOptions } from '../../../test/support/tiny-gguf.js';
 import { importNodeLlamaCpp } from '../../providers/llama-cpp/node-llama-cpp-module.js';
-import { openGguf } from './gguf-reader.js';
+import { openGguf } from '../../gguf/reader.js';
 import { loadLlamaWeights } from './llama-weights.js';
 import { LoraParameters, LORA_TARGETS } from './lora-parameters.js';
 import { LlamaLoraModel } from './llama-lora-model.js';

@@ -7,7 +7,7 @@
  * y += scale · (alpha / rank) · B (A x).
  */
 import type { FloatArray } from './llama-weights.js';
-import { encodeGguf, type GgufWriteTensor } from './gguf-writer.js';
+import { encodeGguf, type GgufWriteTensor } from '../../gguf/writer.js';
 import type { LoraTarget } from './lora-parameters.js';
 import { writeFile } from 'node:fs/promises';
 

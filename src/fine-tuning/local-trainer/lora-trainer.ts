@@ -11,7 +11,7 @@
  * Everything here is synchronous CPU work on the calling thread; `trainStepAsync` yields to the
  * event loop between examples, and trainer-worker-client.ts runs a trainer in a worker thread.
  */
-import { openGguf } from './gguf-reader.js';
+import { openGguf } from '../../gguf/reader.js';
 import { AdamW } from './adamw.js';
 import { loadCheckpointFile, saveCheckpointFile, type CheckpointData } from './lora-checkpoint.js';
 import { writeLoraAdapter } from './lora-adapter-writer.js';

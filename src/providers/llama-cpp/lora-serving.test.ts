@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { llamaCppModel, type LlamaCppModelConfig } from '../../config/schema.js';
 import type { ChatCompletionRequest } from '../../openai/chat-completion-request.js';
 import { TINY_TOKEN_IDS, writeTinyGguf } from '../../../test/support/tiny-gguf.js';
-import { openGguf } from '../../fine-tuning/local-trainer/gguf-reader.js';
+import { openGguf } from '../../gguf/reader.js';
 import { readLlamaHyperparameters } from '../../fine-tuning/local-trainer/llama-weights.js';
 import { LoraParameters, LORA_TARGETS } from '../../fine-tuning/local-trainer/lora-parameters.js';
 import { writeLoraAdapter } from '../../fine-tuning/local-trainer/lora-adapter-writer.js';
