@@ -12,7 +12,8 @@ import { writeTinyGguf, type TinyGgufOptions } from '../../../test/support/tiny-
 import { importNodeLlamaCpp } from '../../providers/llama-cpp/node-llama-cpp-module.js';
 import { openGguf } from '../../gguf/reader.js';
 import { loadLlamaWeights } from './llama-weights.js';
-import { LoraParameters, LORA_TARGETS } from './lora-parameters.js';
+import { LoraParameters } from './lora-parameters.js';
+import { LORA_TARGETS } from './lora-types.js';
 import { LlamaLoraModel } from './llama-lora-model.js';
 import { selectKernels } from './matmul-kernels.js';
 import { writeLoraAdapter } from './lora-adapter-writer.js';

@@ -17,7 +17,8 @@ import { loadCheckpointFile, saveCheckpointFile, type CheckpointData } from './l
 import { writeLoraAdapter } from './lora-adapter-writer.js';
 import { LlamaLoraModel } from './llama-lora-model.js';
 import { assertTrainingFits, loadLlamaWeights, readLlamaHyperparameters, type LlamaHyperparameters } from './llama-weights.js';
-import { isLoraTarget, LORA_TARGETS, LoraParameters, type LoraTarget } from './lora-parameters.js';
+import { isLoraTarget, LoraParameters } from './lora-parameters.js';
+import { LORA_TARGETS, type LoraTarget } from './lora-types.js';
 import { selectKernels, type KernelChoice } from './matmul-kernels.js';
 import { ParallelKernels } from './parallel-kernels.js';
 import { floatAllocator } from './float-allocator.js';

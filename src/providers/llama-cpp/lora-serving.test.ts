@@ -14,7 +14,8 @@ import type { ChatCompletionRequest } from '../../openai/chat-completion-request
 import { TINY_TOKEN_IDS, writeTinyGguf } from '../../../test/support/tiny-gguf.js';
 import { openGguf } from '../../gguf/reader.js';
 import { readLlamaHyperparameters } from '../../fine-tuning/local-trainer/llama-weights.js';
-import { LoraParameters, LORA_TARGETS } from '../../fine-tuning/local-trainer/lora-parameters.js';
+import { LoraParameters } from '../../fine-tuning/local-trainer/lora-parameters.js';
+import { LORA_TARGETS } from '../../fine-tuning/local-trainer/lora-types.js';
 import { writeLoraAdapter } from '../../fine-tuning/local-trainer/lora-adapter-writer.js';
 import { mulberry32 } from '../../util/seeded-random.js';
 import { createLlamaCppProvider, type LlamaCppProvider } from './llama-cpp-provider.js';
