@@ -185,8 +185,8 @@ async function waitIdle() {
 
 async function makeModel() {
   if (OPTS.model) return { path: path.resolve(OPTS.model), generated: false };
-  const lib = path.join(ROOT, 'dist', 'testing', 'synthetic-gguf.js');
-  if (!fs.existsSync(lib)) throw new Error(`${lib} is missing: run npm run build`);
+  const lib = path.join(ROOT, 'build', 'test', 'support', 'tiny-gguf.js');
+  if (!fs.existsSync(lib)) throw new Error(`${lib} is missing: run npm run build:support`);
   const { writeTinyGguf, TINY_TOKEN_IDS } = await import(pathToFileURL(lib).href);
   const options = {
     seed: 20261126,
@@ -272,9 +272,11 @@ async function startDirect(modelPath) {
 const MASTER_KEY = `bench-${randomBytes(12).toString('hex')}`;
 
 function buildChatgate() {
-  log('building Chatgate (npm run build) ...');
-  const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status})\n${(r.stdout || '').slice(-3000)}${(r.stderr || '').slice(-2000)}`);
+  for (const script of ['build', 'build:support']) {
+    log(`building Chatgate (npm run ${script}) ...`);
+    const r = spawnSync('npm', ['run', script], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`npm run ${script} failed (exit ${r.status})\n${(r.stdout || '').slice(-3000)}${(r.stderr || '').slice(-2000)}`);
+  }
 }
 
 async function startChatgate(modelPath) {

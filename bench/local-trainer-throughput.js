@@ -67,9 +67,11 @@ const VARIANTS = [
 const KERNELS = VARIANTS.map((v) => v.name);
 
 function build() {
-  log('building Chatgate (npm run build) ...');
-  const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status})\n${(r.stdout || '').slice(-3000)}${(r.stderr || '').slice(-2000)}`);
+  for (const script of ['build', 'build:support']) {
+    log(`building Chatgate (npm run ${script}) ...`);
+    const r = spawnSync('npm', ['run', script], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`npm run ${script} failed (exit ${r.status})\n${(r.stdout || '').slice(-3000)}${(r.stderr || '').slice(-2000)}`);
+  }
 }
 
 async function importDist(relative) {
@@ -99,7 +101,9 @@ function makeBatches(count, vocab) {
 
 async function main() {
   if (OPTS.build) build();
-  const { writeTinyGguf } = await importDist('testing/synthetic-gguf.js');
+  const tinyGguf = path.join(ROOT, 'build', 'test', 'support', 'tiny-gguf.js');
+  if (!fs.existsSync(tinyGguf)) throw new Error(`${tinyGguf} is missing: run npm run build:support`);
+  const { writeTinyGguf } = await import(pathToFileURL(tinyGguf).href);
   const { LoraTrainer } = await importDist('fine-tuning/local-trainer/lora-trainer.js');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatgate-bench-trainer-'));
   const results = {

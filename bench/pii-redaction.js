@@ -2,7 +2,7 @@
 // PII redaction benchmark (`npm run bench:pii`). See bench/README.md.
 //
 // In one run:
-//   1. throughput: the redaction engine alone (dist/pii/throughput.js) on a ~4,000-token prompt
+//   1. throughput: the redaction engine alone (test/support/pii-sample.ts, built to build/) on a ~4,000-token prompt
 //      (about 16 KB of prose, code and logs in four languages with PII sprinkled in): MB/s and
 //      milliseconds per prompt, pseudonymize (detect + placeholders);
 //   2. added latency: one `chatgate serve` with two mock models, `plain` (pii policy off) and
@@ -37,12 +37,19 @@ const MASTER = 'sk-bench-pii';
 
 if (PINNING) spawnSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
 if (!values['no-build']) {
-  log('building Chatgate (npm run build) ...');
-  const built = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-  if (built.status !== 0) process.exit(2);
+  for (const script of ['build', 'build:support']) {
+    log(`building Chatgate (npm run ${script}) ...`);
+    const built = spawnSync('npm', ['run', script], { cwd: ROOT, stdio: 'inherit' });
+    if (built.status !== 0) process.exit(2);
+  }
 }
 
-const { measureThroughput, samplePrompt } = await import(path.join(ROOT, 'dist/pii/throughput.js'));
+const piiSample = path.join(ROOT, 'build/test/support/pii-sample.js');
+if (!fs.existsSync(piiSample)) {
+  console.error(`${piiSample} is missing: run npm run build:support`);
+  process.exit(2);
+}
+const { measureThroughput, samplePrompt } = await import(piiSample);
 
 // 1. Throughput of the engine alone.
 measureThroughput({ iterations: 10 }); // warm-up (JIT, libphonenumber metadata)

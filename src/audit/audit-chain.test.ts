@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { chainRecords, validateAuditRecord } from '../storage/audit-records.js';
-import { auditRecord } from '../storage/store-contract.js';
+import { auditRecord } from '../../test/support/store-contract/store-contract.js';
 import type { AuditRecord, StoredAuditRecord } from '../storage/spec.js';
 import { chainHash, GENESIS_HASH, personalDigest } from './audit-chain.js';
 import { verifyChain } from './verify-chain.js';

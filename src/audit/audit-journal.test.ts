@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../storage/open-store.js';
 import type { AuditRecord, Store } from '../storage/spec.js';
-import { auditRecord } from '../storage/store-contract.js';
+import { auditRecord } from '../../test/support/store-contract/store-contract.js';
 import { AuditJournal, readJournalFile, replayJournals } from './audit-journal.js';
 import { AuditWriter } from './audit-writer.js';
 import { verifyChain } from './verify-chain.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { chainRecords } from '../storage/audit-records.js';
 import type { AuditLogStore, StoredAuditRecord } from '../storage/spec.js';
-import { auditRecord } from '../storage/store-contract.js';
+import { auditRecord } from '../../test/support/store-contract/store-contract.js';
 import { GENESIS_HASH } from './audit-chain.js';
 import { verifyChain } from './verify-chain.js';
 

@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FineTuningTrainerConfig, ModelConfig } from '../config/schema.js';
-import { openGguf } from './local-trainer/gguf-reader.js';
+import { openGguf } from '../gguf/reader.js';
 import { createCommandTrainer } from './command-trainer.js';
 import { parseLogLine, parsePythonDict } from './trainer-log-lines.js';
 import { TrainerError, type TrainerProgress, type TrainerRun, type TrainingMetrics } from './trainer-spec.js';

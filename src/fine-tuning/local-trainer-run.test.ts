@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fineTuningTrainerConfig, llamaCppModel, mockModel, type LlamaCppModelConfig } from '../config/schema.js';
-import { writeTinyGguf } from '../testing/synthetic-gguf.js';
+import { writeTinyGguf } from '../../test/support/tiny-gguf.js';
 import { createLlamaCppProvider } from '../providers/llama-cpp/llama-cpp-provider.js';
 import { createLocalTrainer } from './local-trainer-run.js';
 import { TrainerError, type TrainerProgress, type TrainerResult, type TrainerRun, type TrainingMetrics } from './trainer-spec.js';

@@ -15,7 +15,7 @@ import type { JobItem } from '../storage/job-records.js';
 import { openPostgresStore } from '../storage/postgres/postgres-store.js';
 import type { Store } from '../storage/spec.js';
 import { openSqliteStore } from '../storage/sqlite/sqlite-store.js';
-import { buildForChild } from './testing/child-build.js';
+import { buildForChild } from '../../test/support/child-process/child-build.js';
 import { Worker } from './worker.js';
 
 const url = process.env.CHATGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -83,7 +83,7 @@ const backends: Backend[] = [
 ];
 
 beforeAll(() => {
-  childDirectory = buildForChild(['src/jobs/testing/kill-child.ts']);
+  childDirectory = buildForChild(['test/support/child-process/kill-child.ts']);
 });
 
 afterEach(async () => {
@@ -230,7 +230,7 @@ for (const backend of backends) {
       const keys = Array.from({ length: total }, (_, index) => `custom_id_${index}`);
       await store.jobs.enqueue({ id: 'job_batch', kind: 'batch', payload: { input: 'file-abc' }, items: keys, maxAttempts: 5 });
 
-      const child = fork(join(childDirectory!, 'src/jobs/testing/kill-child.js'), [], {
+      const child = fork(join(childDirectory!, 'test/support/child-process/kill-child.js'), [], {
         env: { ...process.env, ...database.env, ITEM_MS: '10', LEASE_MS: '600' },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });

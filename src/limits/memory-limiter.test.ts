@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { limiterConformance, T0 } from './limiter-conformance.js';
+import { limiterConformance, T0 } from '../../test/support/limiter-conformance.js';
 import { MemoryLimiter } from './memory-limiter.js';
 
 describe('MemoryLimiter', () => {

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { limiterConformance, T0 } from './limiter-conformance.js';
+import { limiterConformance, T0 } from '../../test/support/limiter-conformance.js';
 import type { ReserveResult } from './limiter.js';
 import { RedisLimiter } from './redis-limiter.js';
 

@@ -5,5 +5,4 @@ export { DEFAULT_PHONE_REGIONS } from './detectors/phone.js';
 export { luhnValid, isCardNumber, cardIssuer } from './detectors/card.js';
 export { isIban, ibanChecksumValid } from './detectors/iban.js';
 export { shannonEntropy } from './detectors/secret.js';
-export { measureThroughput, type ThroughputResult } from './throughput.js';
 export * from './types.js';

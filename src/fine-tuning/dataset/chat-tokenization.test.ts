@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TINY_TOKEN_IDS, writeTinyGguf } from '../../testing/synthetic-gguf.js';
+import { TINY_TOKEN_IDS, writeTinyGguf } from '../../../test/support/tiny-gguf.js';
 import { ChatTokenizer } from './chat-tokenizer.js';
 import type { TrainingExample } from './example-types.js';
 import { TokenizationError } from './training-history.js';

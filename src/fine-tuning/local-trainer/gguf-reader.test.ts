@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildTinyGguf, buildTinyVocab } from '../../testing/synthetic-gguf.js';
-import { decodeTensor, GGML_TYPE, halfToFloat, openGguf } from './gguf-reader.js';
+import { buildTinyGguf, buildTinyVocab } from '../../../test/support/tiny-gguf.js';
+import { GGML_TYPE, halfToFloat } from '../../gguf/format.js';
+import { decodeTensor, openGguf } from '../../gguf/reader.js';
 import { writeLoraAdapter } from './lora-adapter-writer.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'chatgate-gguf-reader-'));
@@ -34,7 +35,7 @@ describe('openGguf', () => {
       expect(embd.type).toBe(tensorType === 'f16' ? GGML_TYPE.F16 : GGML_TYPE.F32);
       const values = file.readTensor('token_embd.weight');
       expect(values.length).toBe(32 * vocab.tokens.length);
-      // Dimension 0 of every token embedding is the constant 1 (see synthetic-gguf.ts).
+      // Dimension 0 of every token embedding is the constant 1 (see test/support/tiny-gguf.ts).
       for (let token = 0; token < vocab.tokens.length; token++) expect(values[token * 32]).toBe(1);
       expect(Array.from(file.readTensor('output_norm.weight'))).toEqual(new Array(32).fill(1));
     } finally {

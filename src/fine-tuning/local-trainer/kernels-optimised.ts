@@ -3,7 +3,7 @@
  * independent accumulators) that read every array contiguously, reuse each loaded value
  * several times and allocate nothing. Same results as the reference kernels up to rounding.
  */
-import type { MatmulKernels } from './matmul-kernels.js';
+import type { MatmulKernels } from './kernel-types.js';
 import type { FloatArray } from './llama-weights.js';
 
 function matmul(X: FloatArray, W: FloatArray, Y: FloatArray, rows: number, inDim: number, outDim: number, scale: number, accumulate: boolean): void {

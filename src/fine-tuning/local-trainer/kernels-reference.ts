@@ -3,7 +3,7 @@
  * and no blocking (the input-gradient product walks W by columns). The benchmark compares the
  * optimised kernels against these; both give the same results up to rounding.
  */
-import type { MatmulKernels } from './matmul-kernels.js';
+import type { MatmulKernels } from './kernel-types.js';
 import type { FloatArray } from './llama-weights.js';
 
 export const referenceKernels: MatmulKernels = {

@@ -21,8 +21,9 @@ import {
   type AttentionShape, type RopeTable,
 } from './llama-ops.js';
 import type { FloatArray, LlamaWeights } from './llama-weights.js';
-import type { LoraParameters, LoraTarget } from './lora-parameters.js';
-import type { MatmulKernels } from './matmul-kernels.js';
+import type { MatmulKernels } from './kernel-types.js';
+import type { LoraParameters } from './lora-parameters.js';
+import type { LoraTarget } from './lora-types.js';
 import { floatAllocator, type FloatAllocator } from './float-allocator.js';
 
 /** Output positions whose logits are computed together (bounds the logits buffer). */

@@ -4,7 +4,8 @@
  * that rejects models too large for the machine).
  */
 import { totalmem } from 'node:os';
-import type { GgufFile, GgufValue } from './gguf-reader.js';
+import type { GgufValue } from '../../gguf/format.js';
+import type { GgufFile } from '../../gguf/reader.js';
 
 /** Float32Array for training; Float64Array for gradient checks in tests. */
 export type FloatArray = Float32Array | Float64Array;

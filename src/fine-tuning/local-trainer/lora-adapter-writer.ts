@@ -6,21 +6,9 @@
  * checks model.ne[0] = a.ne[0], model.ne[1] = b.ne[1], a.ne[1] = b.ne[0]) and applies
  * y += scale · (alpha / rank) · B (A x).
  */
-import type { FloatArray } from './llama-weights.js';
-import { encodeGguf, type GgufWriteTensor } from './gguf-writer.js';
-import type { LoraTarget } from './lora-parameters.js';
+import { encodeGguf, type GgufWriteTensor } from '../../gguf/writer.js';
+import type { AdapterMatrix } from './lora-types.js';
 import { writeFile } from 'node:fs/promises';
-
-export interface AdapterMatrix {
-  layer: number;
-  target: LoraTarget;
-  inDim: number;
-  outDim: number;
-  /** rank × inDim, row-major. */
-  a: FloatArray;
-  /** outDim × rank, row-major. */
-  b: FloatArray;
-}
 
 export interface LoraAdapterContents {
   rank: number;

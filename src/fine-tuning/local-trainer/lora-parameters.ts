@@ -3,13 +3,10 @@
  * × in, seeded uniform in ±1/sqrt(in), like PEFT's kaiming-uniform) and B (out × rank, zeros),
  * with their gradient buffers. The adapted product is W x + (alpha / rank) · B (A x).
  */
-import type { AdapterMatrix } from './lora-adapter-writer.js';
 import type { FloatArray, LlamaHyperparameters, Precision } from './llama-weights.js';
 import { mulberry32 } from '../../util/seeded-random.js';
 import { floatAllocator, type FloatAllocator } from './float-allocator.js';
-
-export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
-export type LoraTarget = (typeof LORA_TARGETS)[number];
+import { LORA_TARGETS, type AdapterMatrix, type LoraTarget } from './lora-types.js';
 
 /** A trained LoRA pair (as written to an adapter) with its gradients. */
 export interface LoraMatrix extends AdapterMatrix {

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Llama, LlamaModel, Token } from 'node-llama-cpp';
-import { writeTinyGguf } from '../../testing/synthetic-gguf.js';
+import { writeTinyGguf } from '../../../test/support/tiny-gguf.js';
 import { importNodeLlamaCpp } from '../../providers/llama-cpp/node-llama-cpp-module.js';
-import { writeGguf } from './gguf-writer.js';
+import { writeGguf } from '../../gguf/writer.js';
 import { LoraTrainer, type TrainingExample } from './lora-trainer.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'chatgate-lora-trainer-'));

@@ -11,13 +11,14 @@
  * Everything here is synchronous CPU work on the calling thread; `trainStepAsync` yields to the
  * event loop between examples, and trainer-worker-client.ts runs a trainer in a worker thread.
  */
-import { openGguf } from './gguf-reader.js';
+import { openGguf } from '../../gguf/reader.js';
 import { AdamW } from './adamw.js';
 import { loadCheckpointFile, saveCheckpointFile, type CheckpointData } from './lora-checkpoint.js';
 import { writeLoraAdapter } from './lora-adapter-writer.js';
 import { LlamaLoraModel } from './llama-lora-model.js';
 import { assertTrainingFits, loadLlamaWeights, readLlamaHyperparameters, type LlamaHyperparameters } from './llama-weights.js';
-import { isLoraTarget, LORA_TARGETS, LoraParameters, type LoraTarget } from './lora-parameters.js';
+import { isLoraTarget, LoraParameters } from './lora-parameters.js';
+import { LORA_TARGETS, type LoraTarget } from './lora-types.js';
 import { selectKernels, type KernelChoice } from './matmul-kernels.js';
 import { ParallelKernels } from './parallel-kernels.js';
 import { floatAllocator } from './float-allocator.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeTinyGguf } from '../../testing/synthetic-gguf.js';
+import { writeTinyGguf } from '../../../test/support/tiny-gguf.js';
 import type * as TrainerModule from './lora-trainer.js';
 import type { TrainingExample } from './lora-trainer.js';
 

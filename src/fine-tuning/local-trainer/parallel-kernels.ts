@@ -9,7 +9,7 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { FloatArray } from './llama-weights.js';
 import { optimisedKernels } from './kernels-optimised.js';
-import type { MatmulKernels } from './matmul-kernels.js';
+import type { MatmulKernels } from './kernel-types.js';
 import { CONTROL, OP, rowRange, type SharedArrayMessage } from './parallel-protocol.js';
 
 /** Below this many multiply-adds a product is not worth waking the helpers for. */

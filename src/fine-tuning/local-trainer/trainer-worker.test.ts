@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeTinyGguf } from '../../testing/synthetic-gguf.js';
+import { writeTinyGguf } from '../../../test/support/tiny-gguf.js';
 import { LoraTrainer, type TrainingExample } from './lora-trainer.js';
 import { LoraTrainerWorker } from './trainer-worker-client.js';
 

@@ -10,7 +10,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { migrations, SchemaTooNewError, type Migration } from '../migrations.js';
 import { openStore, StoreOpenError } from '../open-store.js';
 import type { Store } from '../spec.js';
-import { registerStoreContract } from '../store-contract.js';
+import { registerStoreContract } from '../../../test/support/store-contract/store-contract.js';
 import { redactDatabaseUrl } from './connection.js';
 import { openPostgresStore } from './postgres-store.js';
 

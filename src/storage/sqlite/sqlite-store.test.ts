@@ -7,7 +7,7 @@ import { migrations, SchemaTooNewError, type Migration } from '../migrations.js'
 import type { Store } from '../spec.js';
 import { openSqliteDatabase } from './connection.js';
 import { openSqliteStore } from './sqlite-store.js';
-import { auditRecord, registerStoreContract } from '../store-contract.js';
+import { auditRecord, registerStoreContract } from '../../../test/support/store-contract/store-contract.js';
 import { openStore, StoreOpenError } from '../open-store.js';
 
 let directory: string;

@@ -1,9 +1,9 @@
 /**
  * The behaviour every Limiter must have, run against MemoryLimiter and RedisLimiter
- * (memory-limiter.test.ts, redis-limiter.test.ts). Not a test file itself.
+ * (src/limits/memory-limiter.test.ts, redis-limiter.test.ts). Not a test file itself.
  */
 import { describe, expect, it } from 'vitest';
-import type { InitialSpend, Limiter, ReserveResult } from './limiter.js';
+import type { InitialSpend, Limiter, ReserveResult } from '../../src/limits/limiter.js';
 
 export interface LimiterFactory {
   /** A fresh limiter (its own namespace); several calls share counters when `shared` is true. */

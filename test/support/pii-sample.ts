@@ -2,8 +2,8 @@
  * Redaction throughput on a ~4,000-token prompt (about 16 KB of mixed prose, code and
  * logs with PII sprinkled in), for a bench script: `measureThroughput()` → MB/s.
  */
-import { Pseudonymizer } from './pseudonymizer.js';
-import type { DetectOptions } from './types.js';
+import { Pseudonymizer } from '../../src/pii/pseudonymizer.js';
+import type { DetectOptions } from '../../src/pii/types.js';
 
 export interface ThroughputResult {
   /** Bytes (UTF-8) of the prompt. */

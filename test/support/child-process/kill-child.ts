@@ -3,9 +3,9 @@
  * node): opens the store named by the environment and works on `batch` jobs with a Worker,
  * each item taking ITEM_MS, until it is killed.
  */
-import { openPostgresStore } from '../../storage/postgres/postgres-store.js';
-import { openSqliteStore } from '../../storage/sqlite/sqlite-store.js';
-import { Worker } from '../worker.js';
+import { openPostgresStore } from '../../../src/storage/postgres/postgres-store.js';
+import { openSqliteStore } from '../../../src/storage/sqlite/sqlite-store.js';
+import { Worker } from '../../../src/jobs/worker.js';
 
 const environment = process.env;
 const store =

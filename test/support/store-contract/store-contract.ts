@@ -1,27 +1,17 @@
 /**
  * The storage contract, as vitest tests: every back end runs the same suite
- * (sqlite/sqlite-store.test.ts, postgres/postgres-store.test.ts).
+ * (src/storage/sqlite/sqlite-store.test.ts, src/storage/postgres/postgres-store.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { GENESIS_HASH } from '../audit/audit-chain.js';
-import { verifyChain } from '../audit/verify-chain.js';
+import { GENESIS_HASH } from '../../../src/audit/audit-chain.js';
+import { verifyChain } from '../../../src/audit/verify-chain.js';
+import { migrations } from '../../../src/storage/migrations.js';
+import { mutateResource, ResourceConflictError } from '../../../src/storage/resource-records.js';
+import { FileConflictError, KeyConflictError, type ApiKeyRecord, type AuditRecord, type FileRecord, type Store } from '../../../src/storage/spec.js';
+import type { ContractDatabase, ContractHarness } from './harness.js';
 import { registerJobQueueContract } from './job-queue-contract.js';
-import { migrations } from './migrations.js';
-import { mutateResource, ResourceConflictError } from './resource-records.js';
-import { FileConflictError, KeyConflictError, type ApiKeyRecord, type AuditRecord, type FileRecord, type Store } from './spec.js';
 
-export interface ContractDatabase {
-  /** Opens a new store on this database (not migrated). The harness closes it. */
-  open(): Promise<Store>;
-  /** Runs raw SQL on this database (to tamper with it). */
-  exec(sql: string): Promise<void>;
-}
-
-export interface ContractHarness {
-  dialect: 'sqlite' | 'postgres';
-  /** A new, empty database (file, schema, …); cleaned up by the harness. */
-  freshDatabase(): Promise<ContractDatabase>;
-}
+export type { ContractDatabase, ContractHarness } from './harness.js';
 
 const base = Date.UTC(2026, 0, 10, 12, 0, 0);
 const DAY = 86_400_000;

@@ -8,15 +8,10 @@
  * the rows (its output features).
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-
-export const GGUF_VALUE_TYPE = {
-  UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12,
-} as const;
-
-export const GGML_TYPE = { F32: 0, F16: 1, Q8_0: 8 } as const;
-
-export type GgufScalar = number | bigint | string | boolean;
-export type GgufValue = GgufScalar | GgufScalar[];
+import {
+  GGML_TYPE, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VALUE_TYPE, ggmlTensorBytes, halfToFloat, LITTLE_ENDIAN, Q8_0_BLOCK, Q8_0_BYTES,
+  type GgufScalar, type GgufValue,
+} from './format.js';
 
 export interface GgufTensorInfo {
   name: string;
@@ -39,32 +34,6 @@ export interface GgufFile {
   /** The tensor's values, dequantized to float32. */
   readTensor(name: string): Float32Array;
   close(): void;
-}
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const Q8_0_BLOCK = 32;
-const Q8_0_BYTES = 34;
-
-/** Bytes that a tensor of `count` elements of `type` takes. */
-export function ggmlTensorBytes(type: number, count: number): number {
-  switch (type) {
-    case GGML_TYPE.F32: return count * 4;
-    case GGML_TYPE.F16: return count * 2;
-    case GGML_TYPE.Q8_0:
-      if (count % Q8_0_BLOCK !== 0) throw new Error(`Q8_0 tensor of ${count} elements is not a whole number of blocks`);
-      return (count / Q8_0_BLOCK) * Q8_0_BYTES;
-    default: throw new Error(`unsupported ggml tensor type ${type} (the trainer reads F32, F16 and Q8_0)`);
-  }
-}
-
-/** IEEE half → float. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
 let halfTable: Float32Array | undefined;
@@ -169,7 +138,7 @@ export function openGguf(path: string): GgufFile {
     const fileSize = fstatSync(fd).size;
     const cursor = new HeaderCursor(fd, fileSize);
     const magic = [cursor.u8(), cursor.u8(), cursor.u8(), cursor.u8()];
-    if (String.fromCharCode(...magic) !== 'GGUF') throw new Error(`${path} is not a GGUF file`);
+    if (String.fromCharCode(...magic) !== GGUF_MAGIC) throw new Error(`${path} is not a GGUF file`);
     const version = cursor.u32();
     if (version !== 2 && version !== 3) throw new Error(`unsupported GGUF version ${version}`);
     const tensorCount = cursor.size();
@@ -181,7 +150,7 @@ export function openGguf(path: string): GgufFile {
       metadata.set(key, readValue(cursor, type));
     }
     const alignmentValue = metadata.get('general.alignment');
-    const alignment = typeof alignmentValue === 'number' && alignmentValue > 0 ? alignmentValue : 32;
+    const alignment = typeof alignmentValue === 'number' && alignmentValue > 0 ? alignmentValue : GGUF_DEFAULT_ALIGNMENT;
     const infos: Array<{ name: string; ne: number[]; type: number; offset: number }> = [];
     for (let i = 0; i < tensorCount; i++) {
       const name = cursor.str();

@@ -2,9 +2,9 @@
  * The job queue's part of the storage contract (run by registerStoreContract on every back end).
  */
 import { describe, expect, it } from 'vitest';
-import { JobConflictError, type JobItem } from './job-records.js';
-import type { ContractHarness } from './store-contract.js';
-import type { Store } from './spec.js';
+import { JobConflictError, type JobItem } from '../../../src/storage/job-records.js';
+import type { Store } from '../../../src/storage/spec.js';
+import type { ContractHarness } from './harness.js';
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
