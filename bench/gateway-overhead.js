@@ -23,13 +23,14 @@
 //        [--ttfb-requests N] [--ttfb-duration S] [--targets direct,proxy,chatgate]
 //        [--modes json,stream] [--chunk-delay MS] [--no-build] [--gateway-core 0] [--load-core 1]
 //        [--out FILE] [--keep-tmp] [--wait-idle S] [--wait-idle-total S] [--chatgate-root DIR]
-//        [--short] [--redis-url URL] [--idle-wait S]
+//        [--short] [--redis-url URL] [--idle-wait S] [--gateway-node-args="--max-semi-space-size=8"]
 //
 // Every flag also reads an environment variable: BENCH_DURATION, BENCH_WARMUP,
 // BENCH_CONNECTIONS, BENCH_TTFB_REQUESTS, BENCH_TTFB_DURATION, BENCH_TARGETS, BENCH_MODES,
 // BENCH_CHUNK_DELAY_MS, BENCH_NO_BUILD=1, BENCH_QUICK=1, BENCH_WAIT_IDLE,
 // BENCH_WAIT_IDLE_TOTAL, BENCH_GATEWAY_CORE, BENCH_LOAD_CORE, BENCH_OUT, BENCH_KEEP_TMP=1,
-// BENCH_CHATGATE_ROOT, BENCH_SHORT=1, BENCH_REDIS_URL, BENCH_IDLE_WAIT.
+// BENCH_CHATGATE_ROOT, BENCH_SHORT=1, BENCH_REDIS_URL, BENCH_IDLE_WAIT, BENCH_GATEWAY_NODE_ARGS.
+// --gateway-node-args: node flags for the Chatgate processes (e.g. V8 heap sizing).
 //
 // --chatgate-root DIR: the Chatgate checkout to run (bin/chatgate.js + dist/), default this repo;
 // `npm run build` runs there unless --no-build.
@@ -115,6 +116,7 @@ const OPTS = {
   ttfbDurationSec: Number(opt('ttfb-duration', 'BENCH_TTFB_DURATION', pick(2, 1, 0.5))),
   idleWaitSec: Number(opt('idle-wait', 'BENCH_IDLE_WAIT', pick(5, 5, 2))),
   redisUrl: opt('redis-url', 'BENCH_REDIS_URL', 'redis://127.0.0.1:6379'),
+  gatewayNodeArgs: String(opt('gateway-node-args', 'BENCH_GATEWAY_NODE_ARGS', '')).split(/\s+/).filter(Boolean),
   targets: String(opt('targets', 'BENCH_TARGETS', 'direct,proxy,chatgate,chatgate-limited')).split(',').map((s) => s.trim()).filter(Boolean),
   modes: String(opt('modes', 'BENCH_MODES', 'json,stream')).split(',').map((s) => s.trim()).filter(Boolean),
   chunkDelayMs: Number(opt('chunk-delay', 'BENCH_CHUNK_DELAY_MS', 0)),
@@ -303,6 +305,7 @@ async function startChatgate(mockPort, { limited = false } = {}) {
   const errFd = fs.openSync(errFile, 'w');
   const [cmd, cargs] = pinned(OPTS.gatewayCore, [
     NODE,
+    ...OPTS.gatewayNodeArgs,
     entry,
     'serve',
     '--config',
