@@ -38,6 +38,7 @@
 // --quick: 1 s warm-up + 3 s per run, 500 unloaded requests, 1 s loaded TTFB (about 1.5 min).
 // --short: a smoke run to check the script works: 0.5 s warm-up + 2 s per run, 300 unloaded
 // requests, 0.5 s loaded TTFB, 2 s idle wait (about 1.5 min; figures are indicative only).
+// --redis-url none: chatgate-limited counts in memory instead (splits Redis' share from the key's).
 // chatgate-limited keeps its counters in Redis under `chatgate:limits:{<its fresh key id>}:`
 // (they expire a minute after their window); nothing in Redis is flushed or deleted.
 // --wait-idle S: before each measurement wait up to S s (default 5, 0 = never; at most
@@ -288,7 +289,7 @@ async function startChatgate(mockPort, { limited = false } = {}) {
   fs.writeFileSync(
     config,
     [
-      ...(limited ? [`redis_url: "${OPTS.redisUrl}"`] : []),
+      ...(limited && OPTS.redisUrl !== 'none' ? [`redis_url: "${OPTS.redisUrl}"`] : []),
       'log_level: info',
       'models:',
       '  - name: bench-model',
