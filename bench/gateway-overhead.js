@@ -1,30 +1,46 @@
 #!/usr/bin/env node
 // Gateway overhead benchmark (`npm run bench`). See bench/README.md.
 //
-// One run measures a mock OpenAI upstream on loopback three ways: called directly, through a
-// bare Node pass-through proxy (the floor for any Node gateway) and through Chatgate (auth and
-// per-request logging on), for JSON and streaming chat completions at 16 and 64 connections:
+// One run measures a mock OpenAI upstream on loopback four ways: called directly, through a
+// bare Node pass-through proxy (the floor for any Node gateway), through Chatgate (master key,
+// audit and per-request logging on) and through Chatgate with a key that has rpm/tpm limits on
+// the Redis limiter (`chatgate-limited`, redis_url = --redis-url; loaded runs only), for JSON and
+// streaming chat completions at 16 and 64 connections:
 // requests/s, p50/p99 latency, time to first byte (TTFB), plus the unloaded latency and TTFB
 // (1 connection, sequential requests). The gateway under test (proxy or Chatgate, one at a time)
 // is pinned to core 0; the mock upstream and the load generators are pinned to core 1. Figures
 // are printed as a table, as ratios against the direct run and the bare proxy, and checked
 // against the issue's targets; the raw results go to bench/results/gateway-overhead-<ts>.json.
+// The gateway's RSS (VmRSS from /proc/<pid>/status) is read idle (--idle-wait S after start,
+// default 5) and every 250 ms under load (peak and mean over its loaded runs).
+//
+// Issue 14's targets, printed as PASS/FAIL lines from this one run: Chatgate req/s / bare proxy
+// req/s >= 0.6 in every JSON and streaming cell; added p50 over the bare proxy, unloaded,
+// <= 0.3 ms; RSS <= 80 MB idle and <= 150 MB under load (peak); the limited key's req/s >= 0.8x
+// the master key's in every cell. (Issue 1's targets against direct are printed below them.)
 //
 //   node bench/gateway-overhead.js [--quick] [--duration S] [--warmup S] [--connections 16,64]
 //        [--ttfb-requests N] [--ttfb-duration S] [--targets direct,proxy,chatgate]
 //        [--modes json,stream] [--chunk-delay MS] [--no-build] [--gateway-core 0] [--load-core 1]
 //        [--out FILE] [--keep-tmp] [--wait-idle S] [--wait-idle-total S] [--chatgate-root DIR]
+//        [--short] [--redis-url URL] [--idle-wait S] [--gateway-node-args="--max-semi-space-size=8"]
 //
 // Every flag also reads an environment variable: BENCH_DURATION, BENCH_WARMUP,
 // BENCH_CONNECTIONS, BENCH_TTFB_REQUESTS, BENCH_TTFB_DURATION, BENCH_TARGETS, BENCH_MODES,
 // BENCH_CHUNK_DELAY_MS, BENCH_NO_BUILD=1, BENCH_QUICK=1, BENCH_WAIT_IDLE,
 // BENCH_WAIT_IDLE_TOTAL, BENCH_GATEWAY_CORE, BENCH_LOAD_CORE, BENCH_OUT, BENCH_KEEP_TMP=1,
-// BENCH_CHATGATE_ROOT.
+// BENCH_CHATGATE_ROOT, BENCH_SHORT=1, BENCH_REDIS_URL, BENCH_IDLE_WAIT, BENCH_GATEWAY_NODE_ARGS.
+// --gateway-node-args: node flags for the Chatgate processes (e.g. V8 heap sizing).
 //
 // --chatgate-root DIR: the Chatgate checkout to run (bin/chatgate.js + dist/), default this repo;
 // `npm run build` runs there unless --no-build.
 //
 // --quick: 1 s warm-up + 3 s per run, 500 unloaded requests, 1 s loaded TTFB (about 1.5 min).
+// --short: a smoke run to check the script works: 0.5 s warm-up + 2 s per run, 300 unloaded
+// requests, 0.5 s loaded TTFB, 2 s idle wait (about 1.5 min; figures are indicative only).
+// --redis-url none: chatgate-limited counts in memory instead (splits Redis' share from the key's).
+// chatgate-limited keeps its counters in Redis under `chatgate:limits:{<its fresh key id>}:`
+// (they expire a minute after their window); nothing in Redis is flushed or deleted.
 // --wait-idle S: before each measurement wait up to S s (default 5, 0 = never; at most
 // --wait-idle-total S, default 30, in the whole run) for both cores to be quiet; measurements
 // disturbed by other processes anyway are flagged in the output.
@@ -54,6 +70,7 @@ import {
   log,
   pct,
   pinned,
+  rssMB,
   runLoadClient,
   signed,
   sleep,
@@ -89,14 +106,19 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.exit(0);
 }
 
+const SHORT = argFlag('short', 'BENCH_SHORT');
 const QUICK = argFlag('quick', 'BENCH_QUICK');
+const pick = (full, quick, short) => (SHORT ? short : QUICK ? quick : full);
 const OPTS = {
-  durationSec: Number(opt('duration', 'BENCH_DURATION', QUICK ? 3 : 10)),
-  warmupSec: Number(opt('warmup', 'BENCH_WARMUP', QUICK ? 1 : 2)),
+  durationSec: Number(opt('duration', 'BENCH_DURATION', pick(10, 3, 2))),
+  warmupSec: Number(opt('warmup', 'BENCH_WARMUP', pick(2, 1, 0.5))),
   connections: String(opt('connections', 'BENCH_CONNECTIONS', '16,64')).split(',').map(Number).filter((n) => n > 0),
-  ttfbRequests: Number(opt('ttfb-requests', 'BENCH_TTFB_REQUESTS', QUICK ? 500 : 2000)),
-  ttfbDurationSec: Number(opt('ttfb-duration', 'BENCH_TTFB_DURATION', QUICK ? 1 : 2)),
-  targets: String(opt('targets', 'BENCH_TARGETS', 'direct,proxy,chatgate')).split(',').map((s) => s.trim()).filter(Boolean),
+  ttfbRequests: Number(opt('ttfb-requests', 'BENCH_TTFB_REQUESTS', pick(2000, 500, 300))),
+  ttfbDurationSec: Number(opt('ttfb-duration', 'BENCH_TTFB_DURATION', pick(2, 1, 0.5))),
+  idleWaitSec: Number(opt('idle-wait', 'BENCH_IDLE_WAIT', pick(5, 5, 2))),
+  redisUrl: opt('redis-url', 'BENCH_REDIS_URL', 'redis://127.0.0.1:6379'),
+  gatewayNodeArgs: String(opt('gateway-node-args', 'BENCH_GATEWAY_NODE_ARGS', '')).split(/\s+/).filter(Boolean),
+  targets: String(opt('targets', 'BENCH_TARGETS', 'direct,proxy,chatgate,chatgate-limited')).split(',').map((s) => s.trim()).filter(Boolean),
   modes: String(opt('modes', 'BENCH_MODES', 'json,stream')).split(',').map((s) => s.trim()).filter(Boolean),
   chunkDelayMs: Number(opt('chunk-delay', 'BENCH_CHUNK_DELAY_MS', 0)),
   build: !argFlag('no-build', 'BENCH_NO_BUILD'),
@@ -108,14 +130,19 @@ const OPTS = {
   waitIdleSec: Number(opt('wait-idle', 'BENCH_WAIT_IDLE', 5)),
   waitIdleTotalSec: Number(opt('wait-idle-total', 'BENCH_WAIT_IDLE_TOTAL', 30)),
   quick: QUICK,
+  short: SHORT,
 };
 for (const t of OPTS.targets) {
-  if (!['direct', 'proxy', 'chatgate'].includes(t)) die(`unknown target "${t}" (direct, proxy, chatgate)`);
+  if (!['direct', 'proxy', 'chatgate', 'chatgate-limited'].includes(t)) die(`unknown target "${t}" (direct, proxy, chatgate, chatgate-limited)`);
 }
 for (const m of OPTS.modes) if (!['json', 'stream'].includes(m)) die(`unknown mode "${m}" (json, stream)`);
 
 // The issue's targets and reference figures (measured on this machine, per the issue).
 const TARGETS = { minThroughputRatio: 0.15, maxAddedP50Ms: 1, maxAddedStreamTtfbMs: 1 };
+// Issue 14's targets: against the bare proxy, memory, and a limited key against the master key.
+const TARGETS14 = { minVsProxy: 0.6, maxAddedP50OverProxyMs: 0.3, maxIdleRssMB: 80, maxLoadedRssMB: 150, minLimitedVsMaster: 0.8 };
+// A key far above the load: its rpm/tpm are checked and counted in Redis on every request.
+const LIMITED_KEY = { name: 'bench-limited', rpm: 10_000_000, tpm: 1_000_000_000_000 };
 const REFERENCE = {
   wellKnownTsGateway: { throughputRatio: 0.025, rpsOnItsCore: 920, addedP50Ms: 1.4, streamTtfbMs: 28 },
   bareNodeProxy: { rpsOnItsCore: 14000, addedP50Ms: 0.4 },
@@ -181,11 +208,37 @@ async function waitIdle(hasGateway) {
 // Run one job of bench/load-client.js pinned to the load core. The client prints
 // MEASURE_START when its measured phase begins (after warm-up) and one JSON line at the end;
 // CPU of the gateway, the mock and the cores is sampled over exactly that window.
+// The gateway's RSS is sampled every 250 ms while the client runs (warm-up included).
 async function runLoad(job, pids) {
   await waitIdle(!!pids.gateway);
-  const res = await runLoadClient(job, { core: OPTS.loadCore, pids });
+  const samples = [];
+  const sample = () => {
+    const mb = pids.gateway ? rssMB(pids.gateway) : null;
+    if (mb != null) samples.push(mb);
+  };
+  const timer = setInterval(sample, 250);
+  const res = await runLoadClient(job, { core: OPTS.loadCore, pids }).finally(() => clearInterval(timer));
+  sample();
+  if (samples.length) res.rssMB = { peak: Math.max(...samples), mean: samples.reduce((a, b) => a + b, 0) / samples.length, samples: samples.length };
   if (res.cpu) res.cpu.foreign = foreignLoad(res.cpu, !!pids.gateway);
   return res;
+}
+
+// RSS over all the loaded (autocannon) runs of a target: peak, and the mean of every sample.
+function loadedRss(measurements) {
+  let peak = null;
+  let sum = 0;
+  let n = 0;
+  for (const byC of Object.values(measurements?.loaded ?? {})) {
+    for (const cell of Object.values(byC)) {
+      const r = cell.autocannon?.rssMB;
+      if (!r) continue;
+      peak = Math.max(peak ?? 0, r.peak);
+      sum += r.mean * r.samples;
+      n += r.samples;
+    }
+  }
+  return peak == null ? null : { peak, mean: sum / n };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,6 +253,7 @@ const BODIES = {
   stream: JSON.stringify({ ...REQUEST, stream: true, stream_options: { include_usage: true } }),
 };
 const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` };
+const HEADERS_MASTER = HEADERS;
 
 function startMock() {
   return startMockOn(OPTS.loadCore, OPTS.chunkDelayMs);
@@ -225,16 +279,17 @@ function buildChatgate() {
   return { ok: true };
 }
 
-async function startChatgate(mockPort) {
+async function startChatgate(mockPort, { limited = false } = {}) {
   const entry = path.join(OPTS.chatgateRoot, 'bin', 'chatgate.js');
   if (!fs.existsSync(path.join(OPTS.chatgateRoot, 'dist', 'cli', 'main.js'))) {
     throw new Error(`${path.join(OPTS.chatgateRoot, 'dist/cli/main.js')} is missing: Chatgate is not built (npm run build)`);
   }
   const dataDir = fs.mkdtempSync(path.join(TMP, 'data-'));
-  const config = path.join(TMP, 'chatgate.yaml');
+  const config = path.join(TMP, limited ? 'chatgate-limited.yaml' : 'chatgate.yaml');
   fs.writeFileSync(
     config,
     [
+      ...(limited && OPTS.redisUrl !== 'none' ? [`redis_url: "${OPTS.redisUrl}"`] : []),
       'log_level: info',
       'models:',
       '  - name: bench-model',
@@ -245,12 +300,13 @@ async function startChatgate(mockPort) {
     ].join('\n'),
   );
   const port = await freePort();
-  const logFile = path.join(TMP, 'chatgate.stdout.log');
-  const errFile = path.join(TMP, 'chatgate.stderr.log');
+  const logFile = path.join(TMP, limited ? 'chatgate-limited.stdout.log' : 'chatgate.stdout.log');
+  const errFile = path.join(TMP, limited ? 'chatgate-limited.stderr.log' : 'chatgate.stderr.log');
   const outFd = fs.openSync(logFile, 'w');
   const errFd = fs.openSync(errFile, 'w');
   const [cmd, cargs] = pinned(OPTS.gatewayCore, [
     NODE,
+    ...OPTS.gatewayNodeArgs,
     entry,
     'serve',
     '--config',
@@ -277,7 +333,7 @@ async function startChatgate(mockPort) {
     try {
       const r = await fetch(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: `Bearer ${MASTER_KEY}` } });
       await r.arrayBuffer();
-      if (r.status === 200) return { child, port, logFile, errFile };
+      if (r.status === 200) return { child, port, logFile, errFile, headers: limited ? await limitedKeyHeaders(port) : HEADERS };
     } catch {}
     await sleep(100);
   }
@@ -288,17 +344,30 @@ async function startChatgate(mockPort) {
   );
 }
 
+// A fresh key with rpm/tpm limits (POST /admin/keys with the master key): its bearer headers.
+async function limitedKeyHeaders(port) {
+  const r = await fetch(`http://127.0.0.1:${port}/admin/keys`, {
+    method: 'POST',
+    headers: HEADERS_MASTER,
+    body: JSON.stringify(LIMITED_KEY),
+  });
+  const key = await r.json();
+  if (r.status !== 201 || !String(key.secret).startsWith('sk-cg-')) throw new Error(`POST /admin/keys: HTTP ${r.status} ${JSON.stringify(key).slice(0, 500)}`);
+  return { ...HEADERS_MASTER, authorization: `Bearer ${key.secret}` };
+}
+
 // One request of each mode, checked by hand, before any load: a broken target fails here with
 // a readable message instead of as a column of errors.
-async function preflight(name, baseUrl, checkAuth) {
+async function preflight(name, baseUrl, checkAuth, headers = HEADERS) {
   const notes = [];
   for (const mode of OPTS.modes) {
-    const r = await fetch(`${baseUrl}/v1/chat/completions`, { method: 'POST', headers: HEADERS, body: BODIES[mode] });
+    const r = await fetch(`${baseUrl}/v1/chat/completions`, { method: 'POST', headers, body: BODIES[mode] });
     const text = await r.text();
     const ok =
       r.status === 200 &&
       (mode === 'json' ? text.includes('"chat.completion"') : text.includes('"chat.completion.chunk"') && text.trimEnd().endsWith('data: [DONE]'));
     if (!ok) throw new Error(`${name} ${mode} preflight failed: HTTP ${r.status}\n${text.slice(0, 1000)}`);
+    if (headers !== HEADERS && !r.headers.get('x-ratelimit-limit-requests')) notes.push(`WARNING: no x-ratelimit-limit-requests header on the ${mode} answer`);
   }
   if (checkAuth) {
     const r = await fetch(`${baseUrl}/v1/chat/completions`, {
@@ -316,7 +385,8 @@ async function preflight(name, baseUrl, checkAuth) {
 // ---------------------------------------------------------------------------------------------
 // Measurement
 
-async function measureTarget(name, baseUrl, pids) {
+// loadedOnly (chatgate-limited): the autocannon runs only, no TTFB client and no unloaded run.
+async function measureTarget(name, baseUrl, pids, { headers = HEADERS_MASTER, loadedOnly = false } = {}) {
   const url = `${baseUrl}/v1/chat/completions`;
   const out = { unloaded: {}, loaded: {} };
   for (const mode of OPTS.modes) {
@@ -325,16 +395,20 @@ async function measureTarget(name, baseUrl, pids) {
     for (const c of OPTS.connections) {
       log(`  [${name}] ${mode}: autocannon ${c} connections, ${OPTS.warmupSec} s warm-up + ${OPTS.durationSec} s`);
       const ac = await runLoad(
-        { kind: 'autocannon', url, body: BODIES[mode], headers: HEADERS, connections: c, durationSec: OPTS.durationSec, warmupSec: OPTS.warmupSec },
+        { kind: 'autocannon', url, body: BODIES[mode], headers, connections: c, durationSec: OPTS.durationSec, warmupSec: OPTS.warmupSec },
         pids,
       );
+      if (loadedOnly) {
+        out.loaded[mode][c] = { autocannon: ac };
+        continue;
+      }
       log(`  [${name}] ${mode}: TTFB ${c} connections, ${OPTS.ttfbDurationSec} s`);
       const tt = await runLoad(
         {
           kind: 'ttfb',
           url,
           body: BODIES[mode],
-          headers: HEADERS,
+          headers,
           stream,
           connections: c,
           durationSec: OPTS.ttfbDurationSec,
@@ -344,6 +418,7 @@ async function measureTarget(name, baseUrl, pids) {
       );
       out.loaded[mode][c] = { autocannon: ac, ttfb: tt };
     }
+    if (loadedOnly) continue;
     // Unloaded last: the loaded runs above have warmed the JIT up, for every target alike.
     log(`  [${name}] ${mode}: unloaded, 1 connection x ${OPTS.ttfbRequests} sequential requests`);
     out.unloaded[mode] = await runLoad(
@@ -351,7 +426,7 @@ async function measureTarget(name, baseUrl, pids) {
         kind: 'ttfb',
         url,
         body: BODIES[mode],
-        headers: HEADERS,
+        headers,
         stream,
         connections: 1,
         requests: OPTS.ttfbRequests,
@@ -409,7 +484,7 @@ function problemsOf(res) {
 // Report
 
 
-const LABEL = { direct: 'direct', proxy: 'bare proxy', chatgate: 'chatgate' };
+const LABEL = { direct: 'direct', proxy: 'bare proxy', chatgate: 'chatgate', 'chatgate-limited': 'chatgate, limited key' };
 
 function report(results) {
   const lines = [];
@@ -444,7 +519,7 @@ function report(results) {
         const gwCpu = ac.cpu?.procs?.gateway;
         const core0 = ac.cpu?.cores?.[OPTS.gatewayCore]?.busy;
         const core1 = ac.cpu?.cores?.[OPTS.loadCore]?.busy;
-        const bad = (ac.non2xx || 0) + (ac.errors || 0) + (ac.timeouts || 0) + (tt.non2xx || 0) + (tt.errors || 0) + (tt.badBody || 0);
+        const bad = (ac.non2xx || 0) + (ac.errors || 0) + (ac.timeouts || 0) + (tt?.non2xx || 0) + (tt?.errors || 0) + (tt?.badBody || 0);
         rows.push([
           mode,
           c,
@@ -452,8 +527,8 @@ function report(results) {
           int(ac.rps),
           f2(ac.latencyMs?.p50),
           f2(ac.latencyMs?.p99),
-          f2(tt.ttfbMs?.p50),
-          f2(tt.ttfbMs?.p99),
+          f2(tt?.ttfbMs?.p50),
+          f2(tt?.ttfbMs?.p99),
           gwCpu == null ? '-' : pct(gwCpu),
           gwCpu ? int(ac.rps / gwCpu) : '-',
           pct(core0),
@@ -519,6 +594,7 @@ function report(results) {
         proxyAddedP50Ms: d && p ? p.autocannon.latencyMs.p50 - d.autocannon.latencyMs.p50 : null,
         chatgateAddedTtfbP50Ms: d && g ? g.ttfb.ttfbMs.p50 - d.ttfb.ttfbMs.p50 : null,
         proxyAddedTtfbP50Ms: d && p ? p.ttfb.ttfbMs.p50 - d.ttfb.ttfbMs.p50 : null,
+        limitedVsMaster: g && get('chatgate-limited') ? get('chatgate-limited').autocannon.rps / g.autocannon.rps : null,
       };
       ratios.loaded[`${mode}@${c}`] = r;
       rrows.push([
@@ -532,17 +608,19 @@ function report(results) {
         signed(r.chatgateAddedP50Ms, 2),
         signed(r.proxyAddedTtfbP50Ms, 2),
         signed(r.chatgateAddedTtfbP50Ms, 2),
+        pct(r.limitedVsMaster),
       ]);
     }
   }
   say(
     table(
-      ['mode', 'conns', 'proxy/direct', 'cg/direct', 'cg/proxy', 'cg/proxy per core', 'proxy +p50', 'cg +p50', 'proxy +TTFB', 'cg +TTFB'],
+      ['mode', 'conns', 'proxy/direct', 'cg/direct', 'cg/proxy', 'cg/proxy per core', 'proxy +p50', 'cg +p50', 'proxy +TTFB', 'cg +TTFB', 'limited/master'],
       rrows,
       ['l'],
     ),
   );
-  say('   req/s ratios; "per core" compares req/s/core; +p50 / +TTFB: added ms at p50 against direct (cg = Chatgate)');
+  say('   req/s ratios; "per core" compares req/s/core; +p50 / +TTFB: added ms at p50 against direct (cg = Chatgate);');
+  say('   limited/master: req/s of Chatgate with a key limited in Redis / with the master key');
 
   for (const mode of OPTS.modes) {
     const d = results.targets.direct?.measurements?.unloaded?.[mode];
@@ -556,15 +634,84 @@ function report(results) {
     };
   }
 
-  // Targets
+  // Memory
   say('');
-  say('== Targets (Chatgate with auth and logging on) ==');
+  say('== Memory: RSS (VmRSS, MB) ==');
+  const mrows = [];
+  for (const t of OPTS.targets) {
+    const e = results.targets[t];
+    if (!e || e.idleRssMB === undefined) continue;
+    mrows.push([LABEL[t], f1(e.idleRssMB), f1(e.loadedRssMB?.peak), f1(e.loadedRssMB?.mean), f1(e.afterLoadRssMB)]);
+  }
+  say(table(['target', 'idle', 'load peak', 'load mean', 'after load'], mrows, ['l']));
+  say(`   idle: ${OPTS.idleWaitSec} s after start, before any request; load: sampled every 250 ms during the autocannon runs (warm-up included).`);
+
   const verdicts = [];
   const verdict = (name, value, pass, detail) => {
     verdicts.push({ name, value, pass, detail });
     const tag = pass == null ? 'n/a ' : pass ? 'PASS' : 'FAIL';
     say(`  [${tag}] ${name}: ${detail}`);
   };
+
+  // Issue 14's targets
+  say('');
+  say('== Targets (issue 14; Chatgate with the master key, audit and logging on, against the bare proxy in this run) ==');
+  const worstOf = (key) => {
+    const cells = Object.entries(ratios.loaded).filter(([, r]) => r[key] != null);
+    const worst = cells.reduce((a, b) => (a == null || b[1][key] < a[1][key] ? b : a), null);
+    return { worst, list: cells.map(([k, r]) => `${k} ${f2(r[key])}x`).join(', ') };
+  };
+  {
+    const { worst, list } = worstOf('chatgateVsProxy');
+    verdict(
+      `req/s chatgate / bare proxy >= ${TARGETS14.minVsProxy} in every cell`,
+      worst ? worst[1].chatgateVsProxy : null,
+      worst ? worst[1].chatgateVsProxy >= TARGETS14.minVsProxy : null,
+      worst ? `worst ${worst[0]} ${f2(worst[1].chatgateVsProxy)}x (${list})` : 'not measured',
+    );
+  }
+  for (const mode of OPTS.modes) {
+    const p = results.targets.proxy?.measurements?.unloaded?.[mode];
+    const g = results.targets.chatgate?.measurements?.unloaded?.[mode];
+    const added = p && g ? g.totalMs.p50 - p.totalMs.p50 : null;
+    ratios.unloaded[mode].chatgateAddedP50OverProxyMs = added;
+    verdict(
+      `added p50 over the bare proxy, unloaded (${mode}) <= ${TARGETS14.maxAddedP50OverProxyMs} ms`,
+      added,
+      added == null ? null : added <= TARGETS14.maxAddedP50OverProxyMs,
+      added == null ? 'not measured' : `${signed(added)} ms (chatgate ${f3(g.totalMs.p50)} ms, bare proxy ${f3(p.totalMs.p50)} ms)`,
+    );
+  }
+  {
+    const e = results.targets.chatgate;
+    const idle = e?.idleRssMB ?? null;
+    verdict(
+      `RSS idle <= ${TARGETS14.maxIdleRssMB} MB`,
+      idle,
+      idle == null ? null : idle <= TARGETS14.maxIdleRssMB,
+      idle == null ? 'not measured' : `${f1(idle)} MB (bare proxy ${f1(results.targets.proxy?.idleRssMB)} MB)`,
+    );
+    const l = e?.loadedRssMB ?? null;
+    verdict(
+      `RSS under load <= ${TARGETS14.maxLoadedRssMB} MB (peak)`,
+      l?.peak ?? null,
+      l == null ? null : l.peak <= TARGETS14.maxLoadedRssMB,
+      l == null ? 'not measured' : `peak ${f1(l.peak)} MB, mean ${f1(l.mean)} MB (bare proxy peak ${f1(results.targets.proxy?.loadedRssMB?.peak)} MB)`,
+    );
+  }
+  {
+    const { worst, list } = worstOf('limitedVsMaster');
+    verdict(
+      `req/s limited key (rpm/tpm in Redis) / master key >= ${TARGETS14.minLimitedVsMaster} in every cell`,
+      worst ? worst[1].limitedVsMaster : null,
+      worst ? worst[1].limitedVsMaster >= TARGETS14.minLimitedVsMaster : null,
+      worst ? `worst ${worst[0]} ${f2(worst[1].limitedVsMaster)}x (${list})` : 'not measured',
+    );
+  }
+
+  // Earlier targets
+  say('');
+  say('== Targets of issue 1 (Chatgate with auth and logging on, against direct) ==');
   const cgMeasured = !!results.targets.chatgate?.measurements;
   if (!cgMeasured) {
     say('  Chatgate was not measured: no verdict.');
@@ -678,14 +825,30 @@ async function main() {
         baseUrl = `http://127.0.0.1:${proc.port}`;
       } else {
         if (buildProblem) throw new Error(buildProblem);
-        proc = await startChatgate(mock.port);
+        proc = await startChatgate(mock.port, { limited: t === 'chatgate-limited' });
         baseUrl = `http://127.0.0.1:${proc.port}`;
       }
       log(`${LABEL[t]}: ${baseUrl}${proc ? ` (core ${OPTS.gatewayCore}, pid ${proc.child.pid})` : ''}`);
-      entry.notes = await preflight(LABEL[t], baseUrl, t === 'chatgate');
+      if (proc) {
+        // Idle: after start (and, for chatgate-limited, its one admin request), nothing served yet.
+        await sleep(OPTS.idleWaitSec * 1000);
+        entry.idleRssMB = rssMB(proc.child.pid);
+        log(`  idle RSS ${f1(entry.idleRssMB)} MB (${OPTS.idleWaitSec} s after start)`);
+      }
+      const headers = proc?.headers ?? HEADERS;
+      entry.notes = await preflight(LABEL[t], baseUrl, t === 'chatgate', headers);
       for (const n of entry.notes) log(`  ${n}`);
       const logLines0 = proc?.logFile ? countLines(proc.logFile) + countLines(proc.errFile) : null;
-      entry.measurements = await measureTarget(LABEL[t], baseUrl, { gateway: proc?.child.pid ?? null, mock: mockPid });
+      entry.measurements = await measureTarget(
+        LABEL[t],
+        baseUrl,
+        { gateway: proc?.child.pid ?? null, mock: mockPid },
+        { headers, loadedOnly: t === 'chatgate-limited' },
+      );
+      if (proc) {
+        entry.loadedRssMB = loadedRss(entry.measurements);
+        entry.afterLoadRssMB = rssMB(proc.child.pid);
+      }
       if (proc?.logFile) {
         entry.logLines = countLines(proc.logFile) + countLines(proc.errFile) - logLines0;
         log(`  chatgate wrote ${entry.logLines.toLocaleString('en-US')} log lines during the run`);

@@ -2,7 +2,6 @@
  * Opens the configured store: PostgreSQL when a database URL is set, else the SQLite file.
  */
 import { SchemaTooNewError } from './migrations.js';
-import { DatabaseConnectionError, openPostgresStore } from './postgres/postgres-store.js';
 import type { Store } from './spec.js';
 import { openSqliteStore } from './sqlite/sqlite-store.js';
 
@@ -26,14 +25,18 @@ export class StoreOpenError extends Error {
 }
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  // The PostgreSQL store (and pg, ~17 MB of RSS) is loaded only for a database URL.
+  let postgres: typeof import('./postgres/postgres-store.js') | undefined;
   try {
     if (options.databaseUrl !== undefined && options.databaseUrl !== '') {
-      return await openPostgresStore(options.databaseUrl, options.onError === undefined ? {} : { onError: options.onError });
+      postgres = await import('./postgres/postgres-store.js');
+      return await postgres.openPostgresStore(options.databaseUrl, options.onError === undefined ? {} : { onError: options.onError });
     }
     return openSqliteStore(options.sqlitePath);
   } catch (error) {
     if (error instanceof SchemaTooNewError || error instanceof StoreOpenError) throw error;
     const message = error instanceof Error ? error.message : String(error);
-    throw new StoreOpenError(error instanceof DatabaseConnectionError ? message : `Cannot open the store: ${message}`, { cause: error });
+    const connectionError = postgres !== undefined && error instanceof postgres.DatabaseConnectionError;
+    throw new StoreOpenError(connectionError ? message : `Cannot open the store: ${message}`, { cause: error });
   }
 }

@@ -12,7 +12,16 @@
  * made waits for its outcome (at most the connect timeout), so that the first requests
  * after a start are not refused.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, RedisOptions } from 'ioredis';
+
+/**
+ * ioredis (~25 MB of RSS) is loaded on the first connection, not when this module is
+ * imported: a server without `redis_url` never loads it.
+ */
+function loadRedis(): typeof import('ioredis') {
+  return createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
+}
 
 export interface RedisStateLogger {
   info(object: object, message: string): void;
@@ -53,7 +62,8 @@ export class RedisUnavailableError extends Error {
 export function createRedisConnection(options: RedisClientOptions): RedisConnection {
   const retryIntervalMs = options.retryIntervalMs ?? 250;
   const connectTimeoutMs = options.connectTimeoutMs ?? 1000;
-  const client = new Redis(options.url, {
+  const { Redis: RedisClient } = loadRedis();
+  const client = new RedisClient(options.url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     connectTimeout: connectTimeoutMs,
