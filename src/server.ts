@@ -224,9 +224,9 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const keyService = new KeyService(store.keys, { onChange: () => keyCache.invalidate() });
 
   const tokenCounters = new TokenCounters();
-  // Only router models count tokens synchronously (routing rules on prompt length): their
-  // tokenizers are loaded now; every other model's (~45 MB each) on its first count.
-  const tokenizers = [...new Set(config.models.filter((model) => model.provider === 'router').map((model) => model.tokenizer))];
+  // Every configured model's tokenizer is loaded before listening: loading one compiles a ~45 MB
+  // module synchronously (0.3-0.4 s of blocked event loop), which must not happen inside a request.
+  const tokenizers = [...new Set(config.models.map((model) => model.tokenizer))];
   const counters = new Map(await Promise.all(tokenizers.map(async (name) => [name, await tokenCounters.get(name)] as const)));
   const metrics = createMetrics();
   let registry: ModelRegistry | undefined;

@@ -1,8 +1,8 @@
 /**
  * `chatgate serve` loads heavy packages only when a configured feature needs them (idle RSS):
  * ioredis only with `redis_url`, pg only with a PostgreSQL `database_url`, node-llama-cpp only
- * with a llama-cpp model, tokenizer tables only for router models at start (else on the first
- * count). A loader hook in the server process writes each package it loads to a file.
+ * with a llama-cpp model. (Tokenizer tables are loaded before listening: compiling one blocks the
+ * event loop, which must not happen inside a request.) A loader hook in the server process writes each package it loads to a file.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,7 +37,7 @@ function packageLogger(directory: string): { environment: Record<string, string>
 }
 
 describe('lazy loading at start', () => {
-  it('serves an openai-compatible model without loading ioredis, pg, node-llama-cpp or a tokenizer; the mock provider loads gpt-tokenizer on its first request', async () => {
+  it('serves openai-compatible and mock models without loading ioredis, pg or node-llama-cpp; the tokenizer is loaded before the first request', async () => {
     const packages = packageLogger(mkdtempSync(join(tmpdir(), 'chatgate-lazy-')));
     const config = [
       'models:',
@@ -54,12 +54,12 @@ describe('lazy loading at start', () => {
       expect(models.data.map((model) => model.id)).toEqual(['upstream-model', 'mock-model']);
       const atStart = packages.loaded();
       expect(atStart.has('hono')).toBe(true); // the hooks see the server's packages
-      for (const name of ['ioredis', 'pg', 'node-llama-cpp', 'gpt-tokenizer']) expect(atStart.has(name), name).toBe(false);
+      for (const name of ['ioredis', 'pg', 'node-llama-cpp']) expect(atStart.has(name), name).toBe(false);
+      expect(atStart.has('gpt-tokenizer')).toBe(true);
 
       const completion = await chatgate.client().chat.completions.create({ model: 'mock-model', messages: [{ role: 'user', content: 'Hello' }] });
       expect(completion.usage?.prompt_tokens).toBeGreaterThan(0);
       const after = packages.loaded();
-      expect(after.has('gpt-tokenizer')).toBe(true);
       for (const name of ['ioredis', 'pg', 'node-llama-cpp']) expect(after.has(name), name).toBe(false);
     } finally {
       await chatgate.stop();
