@@ -5,7 +5,7 @@
  * followed by an expiry or a CVC), its longest leading part in a card grouping (4-4-4-4,
  * 4-4-4-4-3, 4-6-5, 4-6-4) is tried.
  */
-import type { Candidate, Detector } from '../types.js';
+import type { Detector } from '../types.js';
 
 const RUN = /(?<![\p{L}\p{N}_.,/+-])\d+(?:[ -]\d+)*(?![\p{L}\p{N}_]|[.,]\d)/gu;
 
@@ -52,15 +52,15 @@ const GROUPINGS = ['4-4-4-4-3', '4-4-4-4', '4-6-5', '4-6-4'].map((grouping) => g
 
 export const cardDetector: Detector = {
   kind: 'card',
-  find(text) {
-    const out: Candidate[] = [];
+  *scan(text) {
     for (const match of text.matchAll(RUN)) {
+      yield null;
       const value = match[0];
       const digits = value.replace(/[ -]/g, '');
       if (digits.length < 13) continue;
       const start = match.index;
       if (digits.length <= 19 && isCardNumber(digits)) {
-        out.push({ kind: 'card', start, end: start + value.length, value, tier: 1, detector: cardIssuer(digits) });
+        yield { kind: 'card', start, end: start + value.length, value, tier: 1, detector: cardIssuer(digits) };
         continue;
       }
       const groups = value.split(/[ -]/);
@@ -72,10 +72,9 @@ export const cardDetector: Detector = {
         if (!isCardNumber(headDigits)) continue;
         let length = 0;
         for (let index = 0; index < grouping.length; index += 1) length += (grouping[index] ?? 0) + (index > 0 ? 1 : 0);
-        out.push({ kind: 'card', start, end: start + length, value: value.slice(0, length), tier: 1, detector: cardIssuer(headDigits) });
+        yield { kind: 'card', start, end: start + length, value: value.slice(0, length), tier: 1, detector: cardIssuer(headDigits) };
         break;
       }
     }
-    return out;
   },
 };

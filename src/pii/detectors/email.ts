@@ -3,20 +3,19 @@
  * domain of at least two labels whose last label is alphabetic (2+ letters). Addresses at
  * a bare host (`root@localhost`) and quoted local parts are not reported.
  */
-import type { Candidate, Detector } from '../types.js';
+import type { Detector } from '../types.js';
 
 const EMAIL =
   /(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}_%+-]+(?:\.[\p{L}\p{N}_%+-]+)*@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.)+\p{L}{2,24}(?![\p{L}\p{N}-]|\.[\p{L}\p{N}])/gu;
 
 export const emailDetector: Detector = {
   kind: 'email',
-  find(text) {
-    if (!text.includes('@')) return [];
-    const out: Candidate[] = [];
+  *scan(text) {
+    if (!text.includes('@')) return;
     for (const match of text.matchAll(EMAIL)) {
+      yield null;
       const start = match.index;
-      out.push({ kind: 'email', start, end: start + match[0].length, value: match[0], tier: 1 });
+      yield { kind: 'email', start, end: start + match[0].length, value: match[0], tier: 1 };
     }
-    return out;
   },
 };

@@ -3,7 +3,7 @@
  * of letters and digits, written together or in groups separated by single spaces (or
  * dashes); the mod-97 checksum must be 1. Upper case only (IBANs are printed in capitals).
  */
-import type { Candidate, Detector } from '../types.js';
+import type { Detector } from '../types.js';
 
 /** Total IBAN length by country (SWIFT IBAN registry). */
 export const IBAN_LENGTHS: Readonly<Record<string, number>> = {
@@ -39,9 +39,9 @@ const isAlnum = (char: string | undefined): boolean => char !== undefined && /[A
 
 export const ibanDetector: Detector = {
   kind: 'iban',
-  find(text) {
-    const out: Candidate[] = [];
+  *scan(text) {
     for (const match of text.matchAll(START)) {
+      yield null;
       const country = match[1] ?? '';
       const length = IBAN_LENGTHS[country];
       if (length === undefined) continue;
@@ -61,8 +61,7 @@ export const ibanDetector: Detector = {
       // The number must end at a boundary (not in the middle of a longer token).
       if (/[\p{L}\p{N}]/u.test(text[position] ?? '')) continue;
       if (!ibanChecksumValid(compact)) continue;
-      out.push({ kind: 'iban', start, end: position, value: text.slice(start, position), tier: 1 });
+      yield { kind: 'iban', start, end: position, value: text.slice(start, position), tier: 1 };
     }
-    return out;
   },
 };

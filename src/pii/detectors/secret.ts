@@ -15,7 +15,7 @@
  * with at least 4.0 bits of Shannon entropy per character (3.6 after a secret-ish key word
  * such as `secret=`, `password:`, `token`). Tokens after `base64,` (data URLs) are skipped.
  */
-import type { Candidate, Detector } from '../types.js';
+import type { Detector } from '../types.js';
 
 const FORMATS: ReadonlyArray<[string, RegExp]> = [
   ['pem', /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g],
@@ -54,24 +54,24 @@ export function looksRandom(token: string, threshold = 4.0): boolean {
 
 export const secretDetector: Detector = {
   kind: 'secret',
-  find(text, options) {
-    const out: Candidate[] = [];
+  *scan(text, options) {
     for (const [name, pattern] of FORMATS) {
       for (const match of text.matchAll(pattern)) {
+        yield null;
         const start = match.index;
-        out.push({ kind: 'secret', start, end: start + match[0].length, value: match[0], tier: 0, detector: name });
+        yield { kind: 'secret', start, end: start + match[0].length, value: match[0], tier: 0, detector: name };
       }
     }
     if (options.entropy !== false) {
       for (const match of text.matchAll(TOKEN)) {
+        yield null;
         const start = match.index;
         const before = text.slice(Math.max(0, start - 24), start);
         if (/base64,$/.test(before)) continue;
         const threshold = KEYWORD.test(before) ? 3.6 : 4.0;
         if (!looksRandom(match[0], threshold)) continue;
-        out.push({ kind: 'secret', start, end: start + match[0].length, value: match[0], tier: 3, detector: 'entropy' });
+        yield { kind: 'secret', start, end: start + match[0].length, value: match[0], tier: 3, detector: 'entropy' };
       }
     }
-    return out;
   },
 };
