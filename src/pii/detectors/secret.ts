@@ -61,6 +61,7 @@ export const secretDetector: Detector = {
         const start = match.index;
         yield { kind: 'secret', start, end: start + match[0].length, value: match[0], tier: 0, detector: name };
       }
+      yield null;
     }
     if (options.entropy !== false) {
       for (const match of text.matchAll(TOKEN)) {
