@@ -5,7 +5,11 @@
  * followed by an expiry or a CVC), its longest leading part in a card grouping (4-4-4-4,
  * 4-4-4-4-3, 4-6-5, 4-6-4) is tried.
  */
+import { scanMatches, type Reach } from '../scan-matches.js';
 import type { Detector } from '../types.js';
+
+/** How far a match, its lookbehind and lookahead reach (see scan-matches.ts). */
+const REACH: Reach = { behind: 1, ahead: 256 };
 
 const RUN = /(?<![\p{L}\p{N}_.,/+-])\d+(?:[ -]\d+)*(?![\p{L}\p{N}_]|[.,]\d)/gu;
 
@@ -53,8 +57,9 @@ const GROUPINGS = ['4-4-4-4-3', '4-4-4-4', '4-6-5', '4-6-4'].map((grouping) => g
 export const cardDetector: Detector = {
   kind: 'card',
   *scan(text) {
-    for (const match of text.matchAll(RUN)) {
+    for (const match of scanMatches(text, RUN, REACH)) {
       yield null;
+      if (match === null) continue;
       const value = match[0];
       const digits = value.replace(/[ -]/g, '');
       if (digits.length < 13) continue;

@@ -3,7 +3,11 @@
  * of letters and digits, written together or in groups separated by single spaces (or
  * dashes); the mod-97 checksum must be 1. Upper case only (IBANs are printed in capitals).
  */
+import { scanMatches, type Reach } from '../scan-matches.js';
 import type { Detector } from '../types.js';
+
+/** How far a match, its lookbehind and lookahead reach (see scan-matches.ts). */
+const REACH: Reach = { behind: 1, ahead: 8 };
 
 /** Total IBAN length by country (SWIFT IBAN registry). */
 export const IBAN_LENGTHS: Readonly<Record<string, number>> = {
@@ -40,8 +44,9 @@ const isAlnum = (char: string | undefined): boolean => char !== undefined && /[A
 export const ibanDetector: Detector = {
   kind: 'iban',
   *scan(text) {
-    for (const match of text.matchAll(START)) {
+    for (const match of scanMatches(text, START, REACH)) {
       yield null;
+      if (match === null) continue;
       const country = match[1] ?? '';
       const length = IBAN_LENGTHS[country];
       if (length === undefined) continue;

@@ -17,7 +17,11 @@
  * `pedido`, `expediente`, `ref`, `#`…) and `…/2022`-style file numbers are rejected too.
  */
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
+import { scanMatches, type Reach } from '../scan-matches.js';
 import type { Detector } from '../types.js';
+
+/** How far a match, its lookbehind and lookahead reach (see scan-matches.ts). */
+const REACH: Reach = { behind: 1, ahead: 128 };
 
 export const DEFAULT_PHONE_REGIONS: readonly CountryCode[] = ['US', 'GB', 'FR', 'DE', 'ES'];
 
@@ -96,8 +100,9 @@ export const phoneDetector: Detector = {
   kind: 'phone',
   *scan(text, options) {
     const regions = options.phoneRegions ?? DEFAULT_PHONE_REGIONS;
-    for (const match of text.matchAll(CANDIDATE)) {
+    for (const match of scanMatches(text, CANDIDATE, REACH)) {
       yield null;
+      if (match === null) continue;
       let value = match[0];
       const start = match.index;
       // A trailing separator is not part of the number.
