@@ -105,7 +105,7 @@ function createProviders(
           providerFor: (target) => providerFor(target.config),
           metrics: routing?.metrics.router,
           logger: routing?.logger,
-          ...(counter ? { countChat: (request) => counter.countChat(request.messages, request.tools), countText: (text) => counter.count(text) } : {}),
+          ...(counter ? { countChat: (request, limit) => counter.countChatAsync(request.messages, request.tools, { limit }), countText: (text, limit) => counter.countAsync(text, { limit }) } : {}),
           ...(classifier && routing ? { classify: createClassifier(classifier.model, routing.resolveModel) } : {}),
         });
       }

@@ -31,7 +31,8 @@ import { setResponseHeader } from '../middleware/response-headers.js';
 import type { ChatCompletionRequest } from '../openai/chat-completion-request.js';
 import type { CompletionRequest } from '../openai/completion-request.js';
 import type { EmbeddingRequest } from '../openai/embedding-request.js';
-import { detect, Pseudonymizer, StreamRestorer } from '../pii/index.js';
+import { detect, detectAsync, Pseudonymizer, StreamRestorer } from '../pii/index.js';
+import { yieldToEventLoop } from '../util/yield-to-event-loop.js';
 import type { BuiltinPiiKind, DetectOptions } from '../pii/types.js';
 import type { ChatResult, CompletionResult, StreamPart } from '../providers/spec.js';
 import type { ApiKeySettings } from '../storage/spec.js';
@@ -118,6 +119,15 @@ export class PiiSession {
     return this.pseudonymizer.apply(text, detections);
   }
 
+  /** `text` for texts of any size: the same result, sharing the event loop as it goes. */
+  async textAsync(text: string): Promise<string> {
+    if (this.policy === 'off' || text.length === 0) return text;
+    const detections = await detectAsync(text, this.options);
+    for (const { kind } of detections) this.#counts.set(kind, (this.#counts.get(kind) ?? 0) + 1);
+    if (this.policy === 'block' || detections.length === 0) return text;
+    return this.pseudonymizer.applyAsync(text, detections);
+  }
+
   /**
    * A JSON text (tool-call arguments): its string values are scanned one by one, so that a
    * value with JSON escapes is seen as the model and the client see it; not JSON: as text.
@@ -166,6 +176,10 @@ export class PiiSession {
 
   restoreText(text: string): string {
     return this.restores ? this.pseudonymizer.restore(text) : text;
+  }
+
+  restoreTextAsync(text: string): Promise<string> {
+    return this.restores ? this.pseudonymizer.restoreAsync(text) : Promise.resolve(text);
   }
 
   restoreJson(text: string): string {
@@ -252,6 +266,33 @@ export function applyChatPii(context: Context<AppEnv>, dependencies: PiiDependen
   finishScan(context, session);
 }
 
+/** `applyChatPii` for prompts of any size: message texts are scanned with `textAsync`. */
+export async function applyChatPiiAsync(
+  context: Context<AppEnv>,
+  dependencies: PiiDependencies,
+  model: { config: ModelConfig },
+  request: ChatCompletionRequest,
+): Promise<void> {
+  const session = sessionFor(context, dependencies, model);
+  if (!session) return;
+  for (const message of request.messages) {
+    const content: unknown = message.content;
+    if (typeof content === 'string') message.content = await session.textAsync(content);
+    else if (Array.isArray(content)) {
+      for (const part of content as TextParts) {
+        if (part.type === 'text' && typeof part.text === 'string') part.text = await session.textAsync(part.text);
+        else if (part.type === 'refusal' && typeof part.refusal === 'string') part.refusal = await session.textAsync(part.refusal);
+      }
+    }
+    if (message.role === 'assistant') {
+      if (typeof message.refusal === 'string') message.refusal = await session.textAsync(message.refusal);
+      for (const call of message.tool_calls ?? []) call.function.arguments = session.jsonText(call.function.arguments);
+      if (message.function_call) message.function_call.arguments = session.jsonText(message.function_call.arguments);
+    }
+  }
+  finishScan(context, session);
+}
+
 /** Legacy completions: string prompts (token-id prompts are left alone) and `suffix`. */
 export function applyCompletionPii(context: Context<AppEnv>, dependencies: PiiDependencies, model: { config: ModelConfig }, request: CompletionRequest): void {
   const session = sessionFor(context, dependencies, model);
@@ -265,6 +306,26 @@ export function applyCompletionPii(context: Context<AppEnv>, dependencies: PiiDe
   finishScan(context, session);
 }
 
+/** `applyCompletionPii` for prompts of any size. */
+export async function applyCompletionPiiAsync(
+  context: Context<AppEnv>,
+  dependencies: PiiDependencies,
+  model: { config: ModelConfig },
+  request: CompletionRequest,
+): Promise<void> {
+  const session = sessionFor(context, dependencies, model);
+  if (!session) return;
+  const prompt: unknown = request.prompt;
+  if (typeof prompt === 'string') request.prompt = await session.textAsync(prompt);
+  else if (Array.isArray(prompt) && prompt.some((item) => typeof item === 'string')) {
+    const items: unknown[] = [];
+    for (const item of prompt as unknown[]) items.push(typeof item === 'string' ? await session.textAsync(item) : item);
+    request.prompt = items as CompletionRequest['prompt'];
+  }
+  if (typeof request.suffix === 'string') request.suffix = await session.textAsync(request.suffix);
+  finishScan(context, session);
+}
+
 /** Embeddings: string inputs (token-id inputs are left alone). Answers are vectors: nothing to restore. */
 export function applyEmbeddingPii(context: Context<AppEnv>, dependencies: PiiDependencies, model: { config: ModelConfig }, request: EmbeddingRequest): void {
   const session = sessionFor(context, dependencies, model);
@@ -273,6 +334,25 @@ export function applyEmbeddingPii(context: Context<AppEnv>, dependencies: PiiDep
   if (typeof input === 'string') request.input = session.text(input);
   else if (Array.isArray(input) && input.some((item) => typeof item === 'string')) {
     request.input = (input as unknown[]).map((item) => (typeof item === 'string' ? session.text(item) : item)) as EmbeddingRequest['input'];
+  }
+  finishScan(context, session);
+}
+
+/** `applyEmbeddingPii` for inputs of any size. */
+export async function applyEmbeddingPiiAsync(
+  context: Context<AppEnv>,
+  dependencies: PiiDependencies,
+  model: { config: ModelConfig },
+  request: EmbeddingRequest,
+): Promise<void> {
+  const session = sessionFor(context, dependencies, model);
+  if (!session) return;
+  const input: unknown = request.input;
+  if (typeof input === 'string') request.input = await session.textAsync(input);
+  else if (Array.isArray(input) && input.some((item) => typeof item === 'string')) {
+    const items: unknown[] = [];
+    for (const item of input as unknown[]) items.push(typeof item === 'string' ? await session.textAsync(item) : item);
+    request.input = items as EmbeddingRequest['input'];
   }
   finishScan(context, session);
 }
@@ -300,6 +380,32 @@ export function restoreCompletionResult<Result extends CompletionResult>(context
   const session = context.get('pii');
   if (!session?.restores) return result;
   return { ...result, choices: result.choices.map((choice) => ({ ...choice, text: session.restoreText(choice.text) })) };
+}
+
+/** `restoreChatResult` for answers of any size (message texts restored with `restoreAsync`). */
+export async function restoreChatResultAsync<Result extends ChatResult>(context: Context<AppEnv>, result: Result): Promise<Result> {
+  const session = context.get('pii');
+  if (!session?.restores) return result;
+  const choices: Result['choices'] = [];
+  for (const choice of result.choices) {
+    const message = { ...choice.message };
+    if (typeof message.content === 'string') message.content = await session.restoreTextAsync(message.content);
+    if (typeof message.refusal === 'string') message.refusal = session.restoreText(message.refusal);
+    if (message.tool_calls) {
+      message.tool_calls = message.tool_calls.map((call) => ({ ...call, function: { ...call.function, arguments: session.restoreJson(call.function.arguments) } }));
+    }
+    if (message.function_call) message.function_call = { ...message.function_call, arguments: session.restoreJson(message.function_call.arguments) };
+    choices.push({ ...choice, message });
+  }
+  return { ...result, choices };
+}
+
+export async function restoreCompletionResultAsync<Result extends CompletionResult>(context: Context<AppEnv>, result: Result): Promise<Result> {
+  const session = context.get('pii');
+  if (!session?.restores) return result;
+  const choices: Result['choices'] = [];
+  for (const choice of result.choices) choices.push({ ...choice, text: await session.restoreTextAsync(choice.text) });
+  return { ...result, choices };
 }
 
 /**
@@ -412,4 +518,44 @@ export function maskAuditBody(body: string | null | undefined, options: DetectOp
     }
   }
   return pseudonymizer.redact(body.length > limit + AUDIT_SCAN_SLACK ? body.slice(0, limit + AUDIT_SCAN_SLACK) : body, options).text;
+}
+
+/** `maskAuditBody` for bodies of any size: the same text, redacted in turns that share the event loop. */
+export async function maskAuditBodyAsync(body: string | null | undefined, options: DetectOptions, pseudonymizer: Pseudonymizer, limit: number): Promise<string | null> {
+  if (body === undefined || body === null || body === '') return body ?? null;
+  if (body.length <= limit) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed !== undefined && typeof parsed === 'object' && parsed !== null) {
+      let changed = false;
+      let visited = 0;
+      const walk = async (value: unknown): Promise<unknown> => {
+        // Many small values: a turn of the event loop now and then.
+        if ((visited += 1) % 4096 === 0) await yieldToEventLoop();
+        if (typeof value === 'string') {
+          const redacted = (await pseudonymizer.redactAsync(value, options)).text;
+          if (redacted !== value) changed = true;
+          return redacted;
+        }
+        if (Array.isArray(value)) {
+          const items: unknown[] = [];
+          for (const item of value) items.push(await walk(item));
+          return items;
+        }
+        if (value !== null && typeof value === 'object') {
+          const entries: Array<[string, unknown]> = [];
+          for (const [name, item] of Object.entries(value)) entries.push([name, await walk(item)]);
+          return Object.fromEntries(entries);
+        }
+        return value;
+      };
+      const redacted = await walk(parsed);
+      return changed ? JSON.stringify(redacted) : body;
+    }
+  }
+  return (await pseudonymizer.redactAsync(body.length > limit + AUDIT_SCAN_SLACK ? body.slice(0, limit + AUDIT_SCAN_SLACK) : body, options)).text;
 }

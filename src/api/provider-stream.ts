@@ -48,7 +48,7 @@ export async function serveProviderStream(
     onEnd: (outcome) => {
       clientSignal.removeEventListener('abort', onClientAbort);
       const responseBody = collected ? JSON.stringify({ choices: collected.map((pieces, index) => ({ index, text: pieces.join('') })) }) : null;
-      recordStreamEnd(context, recording, outcome, responseBody);
+      return recordStreamEnd(context, recording, outcome, responseBody);
     },
   };
   try {

@@ -10,12 +10,12 @@ import { finishRequest } from './request-recording.js';
 async function recordOf(path: string, context: { endUser?: string; rawBody?: string }, auditBodies = false): Promise<AuditRecord> {
   const records: AuditRecord[] = [];
   const app = new Hono<AppEnv>();
-  app.all('*', (c) => {
+  app.all('*', async (c) => {
     c.set('requestId', 'req_test');
     c.set('startedAt', performance.now());
     if (context.endUser !== undefined) c.set('endUser', context.endUser);
     if (context.rawBody !== undefined) c.set('rawBody', context.rawBody);
-    finishRequest(c, { recorder: { record: (record) => records.push(record) }, metering: {} as Metering, auditBodies }, { status: 404, usage: null, stream: false, errorCode: 'unknown_url', responseBody: '{"error":"a\u0000b"}' });
+    await finishRequest(c, { recorder: { record: (record) => records.push(record) }, metering: {} as Metering, auditBodies }, { status: 404, usage: null, stream: false, errorCode: 'unknown_url', responseBody: '{"error":"a\u0000b"}' });
     return c.text('');
   });
   await app.request(path);

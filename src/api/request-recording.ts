@@ -13,7 +13,7 @@ import type { RequestRecorder } from './api-dependencies.js';
 import { costOf, settleRequest, type Metering } from './request-metering.js';
 import type { PiiConfig } from '../config/schema.js';
 import { Pseudonymizer } from '../pii/index.js';
-import { detectOptionsOf, maskAuditBody } from './pii-policy.js';
+import { detectOptionsOf, maskAuditBodyAsync } from './pii-policy.js';
 
 /** Bodies longer than this are cut in the audit log (with a marker). */
 export const AUDIT_BODY_LIMIT = 1_000_000;
@@ -72,8 +72,12 @@ export interface RequestEnd {
 
 const NO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
-/** Settles the request's reservation and queues its audit record. Synchronous; never throws. */
-export function finishRequest(context: Context<AppEnv>, dependencies: RecordingDependencies, end: RequestEnd): void {
+/**
+ * Settles the request's reservation (at once) and queues its audit record: at once, or, with
+ * `audit.bodies`, once the bodies are redacted (in turns that share the event loop: a
+ * megabyte body takes about a second to scan). Never rejects.
+ */
+export async function finishRequest(context: Context<AppEnv>, dependencies: RecordingDependencies, end: RequestEnd): Promise<void> {
   const modelName = context.get('modelName');
   const cacheHit = context.get('cacheHit');
   // What was used is charged even when the request failed later (a stream cut short); an
@@ -109,8 +113,8 @@ export function finishRequest(context: Context<AppEnv>, dependencies: RecordingD
     try {
       const options = context.get('pii')?.options ?? detectOptionsOf(dependencies.pii);
       const placeholders = new Pseudonymizer();
-      record.requestBody = storableOrNull(clipped(maskAuditBody(context.get('rawBody'), options, placeholders, AUDIT_BODY_LIMIT)));
-      record.responseBody = storableOrNull(clipped(maskAuditBody(end.responseBody, options, placeholders, AUDIT_BODY_LIMIT)));
+      record.requestBody = storableOrNull(clipped(await maskAuditBodyAsync(context.get('rawBody'), options, placeholders, AUDIT_BODY_LIMIT)));
+      record.responseBody = storableOrNull(clipped(await maskAuditBodyAsync(end.responseBody, options, placeholders, AUDIT_BODY_LIMIT)));
     } catch {
       // Never a raw body: without redaction, none.
       record.requestBody = null;
@@ -120,9 +124,9 @@ export function finishRequest(context: Context<AppEnv>, dependencies: RecordingD
   dependencies.recorder.record(record);
 }
 
-export function recordStreamEnd(context: Context<AppEnv>, dependencies: RecordingDependencies, outcome: StreamOutcome, responseBody: string | null): void {
+export function recordStreamEnd(context: Context<AppEnv>, dependencies: RecordingDependencies, outcome: StreamOutcome, responseBody: string | null): Promise<void> {
   const errorCode = outcome.error ? (outcome.error.code ?? outcome.error.type) : outcome.cancelled ? 'client_closed' : null;
-  finishRequest(context, dependencies, {
+  return finishRequest(context, dependencies, {
     status: outcome.error ? outcome.error.status : outcome.cancelled ? 499 : 200,
     usage: outcome.usage,
     stream: true,

@@ -11,6 +11,6 @@ export function recordRequests(dependencies: RecordingDependencies): MiddlewareH
     if (response.headers.get('content-type')?.startsWith('text/event-stream')) return;
     const errorCode = response.status >= 400 ? (context.get('errorCode') ?? String(response.status)) : null;
     const responseBody = dependencies.auditBodies && response.body ? await response.clone().text() : null;
-    finishRequest(context, dependencies, { status: response.status, usage: context.get('usage'), stream: false, errorCode, responseBody });
+    await finishRequest(context, dependencies, { status: response.status, usage: context.get('usage'), stream: false, errorCode, responseBody });
   };
 }

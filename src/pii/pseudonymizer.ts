@@ -6,7 +6,8 @@
  * whole (`restore`) or streamed (`restorer()`), where a placeholder may arrive split across
  * chunks. Its string and JSON forms hold counts only, so logging it by mistake leaks nothing.
  */
-import { detect, summarize } from './engine.js';
+import { detect, detectAsync, summarize, type Pace } from './engine.js';
+import { yieldToEventLoop } from '../util/yield-to-event-loop.js';
 import type { Detection, DetectOptions, PiiKind } from './types.js';
 
 export interface RedactionResult {
@@ -19,6 +20,8 @@ export interface RedactionResult {
 }
 
 const PLACEHOLDER = /\[([A-Z][A-Z0-9_]*_\d+)\]/g;
+/** Characters restored per turn by `restoreAsync` (well under a millisecond of work each). */
+const RESTORE_SLICE = 256 * 1024;
 
 export function placeholderLabel(kind: PiiKind): string {
   return kind.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
@@ -74,16 +77,65 @@ export class Pseudonymizer {
     return out + text.slice(position);
   }
 
+  /** `apply` for many detections: the same text, built in turns of at most `pace.sliceMs`. */
+  async applyAsync(text: string, detections: readonly Detection[], pace: Pace = {}): Promise<string> {
+    const sliceMs = pace.sliceMs ?? 10;
+    const pause = pace.yieldToEventLoop ?? yieldToEventLoop;
+    let sliceStart = performance.now();
+    const parts: string[] = [];
+    let position = 0;
+    for (let index = 0; index < detections.length; index += 1) {
+      const detection = detections[index] as Detection;
+      parts.push(text.slice(position, detection.start), this.placeholderFor(detection.kind, detection.value));
+      position = detection.end;
+      if ((index & 255) === 255 && performance.now() - sliceStart >= sliceMs) {
+        await pause();
+        sliceStart = performance.now();
+      }
+    }
+    parts.push(text.slice(position));
+    return parts.join('');
+  }
+
   /** Detects and replaces PII in `text`, recording the placeholders for `restore`. */
   redact(text: string, options?: DetectOptions): RedactionResult {
     const detections = detect(text, options);
     return { text: this.apply(text, detections), detections, counts: summarize(detections) };
   }
 
+  /** `redact` for texts of any size, sharing the event loop as it goes (`detectAsync`). */
+  async redactAsync(text: string, options?: DetectOptions, pace?: Pace): Promise<RedactionResult> {
+    const detections = await detectAsync(text, options, pace);
+    return { text: await this.applyAsync(text, detections, pace), detections, counts: summarize(detections) };
+  }
+
   /** Puts the original values back for every placeholder this request issued; others stay. */
   restore(text: string): string {
     if (this.#byPlaceholder.size === 0 || !text.includes('[')) return text;
     return text.replace(PLACEHOLDER, (placeholder) => this.#byPlaceholder.get(placeholder) ?? placeholder);
+  }
+
+  /**
+   * `restore` for texts of any size: restored in slices of `RESTORE_SLICE` characters, each
+   * cut moved back to before a `[` whose placeholder would straddle it, with a turn of the
+   * event loop between slices. Same result as `restore`.
+   */
+  async restoreAsync(text: string, pace: Pace = {}): Promise<string> {
+    if (text.length <= RESTORE_SLICE) return this.restore(text);
+    const pause = pace.yieldToEventLoop ?? yieldToEventLoop;
+    const parts: string[] = [];
+    let position = 0;
+    while (position < text.length) {
+      let cut = Math.min(text.length, position + RESTORE_SLICE);
+      if (cut < text.length) {
+        const open = text.lastIndexOf('[', cut - 1);
+        if (open > position && text.indexOf(']', open) >= cut) cut = open;
+      }
+      parts.push(this.restore(text.slice(position, cut)));
+      position = cut;
+      if (position < text.length) await pause();
+    }
+    return parts.join('');
   }
 
   /** A restorer for a streamed answer: `push(chunk)` returns what can be sent now, `end()` the rest. */

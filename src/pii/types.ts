@@ -54,5 +54,10 @@ export interface DetectOptions {
 
 export interface Detector {
   kind: BuiltinPiiKind;
-  find(text: string, options: DetectOptions): Candidate[];
+  /**
+   * The candidates in `text`, with a `null` step after each regex match (kept or not), so a
+   * caller can pace a long scan: each step costs one match and its validation, never a
+   * rescan of the text.
+   */
+  scan(text: string, options: DetectOptions): Iterable<Candidate | null>;
 }

@@ -42,9 +42,13 @@ export interface RouterProviderOptions {
   providerFor: (target: ResolvedTargetConfig) => Provider;
   metrics?: RouterObserver | undefined;
   logger?: Logger | undefined;
-  /** Prompt tokens of a chat request / a text (routing rules on prompt length). */
-  countChat?: (request: ChatCompletionRequest) => number;
-  countText?: (text: string) => number;
+  /**
+   * Prompt tokens of a chat request / a text (routing rules on prompt length). `limit`: the
+   * rules only need to know whether the count is above it, so counting may stop there and
+   * return any number above it (see TokenCounter.countAsync).
+   */
+  countChat?: (request: ChatCompletionRequest, limit: number) => number | Promise<number>;
+  countText?: (text: string, limit: number) => number | Promise<number>;
   /** Asks the routing policy's classifier model for a label. */
   classify?: Classify;
   /** For tests. */
@@ -86,8 +90,8 @@ export class RouterProvider implements Provider {
   readonly #logger: Logger | undefined;
   readonly #random: () => number;
   readonly #now: () => number;
-  readonly #countChat: ((request: ChatCompletionRequest) => number) | undefined;
-  readonly #countText: ((text: string) => number) | undefined;
+  readonly #countChat: RouterProviderOptions['countChat'];
+  readonly #countText: RouterProviderOptions['countText'];
   readonly #classify: Classify | undefined;
 
   constructor(options: RouterProviderOptions) {
@@ -158,20 +162,33 @@ export class RouterProvider implements Provider {
     return this.#stream(call, (target, targetCall) => target.provider.streamComplete(request, targetCall), () => this.#promptFeatures(request));
   }
 
-  #chatFeatures(request: ChatCompletionRequest): RequestFeatures {
-    return chatFeatures(request, this.#countChat?.(request) ?? 0);
+  /** The largest prompt-length threshold of the routing rules (undefined: none, no need to count). */
+  #tokenLimit(): number | undefined {
+    let limit: number | undefined;
+    for (const rule of this.#model.routing?.rules ?? []) {
+      for (const threshold of [rule.when.min_prompt_tokens, rule.when.max_prompt_tokens]) {
+        if (threshold !== undefined) limit = Math.max(limit ?? 0, threshold);
+      }
+    }
+    return limit;
   }
 
-  #promptFeatures(request: CompletionRequest): RequestFeatures {
+  async #chatFeatures(request: ChatCompletionRequest): Promise<RequestFeatures> {
+    const limit = this.#tokenLimit();
+    return chatFeatures(request, limit === undefined ? 0 : ((await this.#countChat?.(request, limit)) ?? 0));
+  }
+
+  async #promptFeatures(request: CompletionRequest): Promise<RequestFeatures> {
     const text = typeof request.prompt === 'string' ? request.prompt : Array.isArray(request.prompt) && typeof request.prompt[0] === 'string' ? (request.prompt as string[]).join('\n') : '';
-    return promptFeatures(text, this.#countText?.(text) ?? 0);
+    const limit = this.#tokenLimit();
+    return promptFeatures(text, limit === undefined ? 0 : ((await this.#countText?.(text, limit)) ?? 0));
   }
 
   /** The targets the request prefers, by the model's routing policy (undefined: no policy or no decision). */
-  async #route(features: () => RequestFeatures, call: ProviderCall): Promise<Route | undefined> {
+  async #route(features: () => Promise<RequestFeatures>, call: ProviderCall): Promise<Route | undefined> {
     const policy = this.#model.routing;
     if (!policy) return undefined;
-    const decision = await decideRoute(policy, features(), this.#classify, call.signal);
+    const decision = await decideRoute(policy, await features(), this.#classify, call.signal);
     if (!decision) return undefined;
     const preferred = decision.targetIds.flatMap((id) => this.targets.filter((target) => target.id === id));
     this.#logger?.debug({ model: this.#model.name, route: decision.reason, targets: decision.targetIds }, 'Routed a request by task');
@@ -210,7 +227,7 @@ export class RouterProvider implements Provider {
   async *#stream(
     call: ProviderCall,
     open: (target: RouterTarget, call: ProviderCall) => AsyncIterable<StreamPart>,
-    features: () => RequestFeatures,
+    features: () => Promise<RequestFeatures>,
   ): AsyncGenerator<StreamPart> {
     const route = await this.#route(features, call);
     const committed = await this.#attempts(call, this.targets, route, (target, permit) => this.#openStream(target, permit, call, open));

@@ -111,4 +111,30 @@ describe('RouterProvider with routing by task', () => {
     await expect(exclusive.chat(chat({ tools: [{ type: 'function', function: { name: 'f' } }] }), call())).rejects.toMatchObject({ code: 'all_targets_failed' });
     expect(new Set(calls)).toEqual(new Set(['strong-down']));
   });
+
+  it('counts a prompt for its length rules without blocking, only as far as the largest threshold', async () => {
+    const calls: string[] = [];
+    const limits: number[] = [];
+    const routed = new RouterProvider({
+      model: policy(),
+      providerFor: (target) => provider(target.id, calls),
+      // A counter that stops past its limit, as TokenCounter.countChatAsync does.
+      countChat: async (_request, limit) => {
+        limits.push(limit);
+        await new Promise((resolve) => setImmediate(resolve));
+        return limit + 1;
+      },
+    });
+    expect((await routed.chat(chat(), call())).target).toBe('strong');
+    expect(limits).toEqual([1000]);
+
+    const unruled = new RouterProvider({
+      model: policy({ rules: [{ when: { tools: true }, targets: ['strong'] }] }),
+      providerFor: (target) => provider(target.id, calls),
+      countChat: () => {
+        throw new Error('no rule on prompt length: nothing to count');
+      },
+    });
+    expect((await unruled.chat(chat(), call())).target).toBe('cheap');
+  });
 });

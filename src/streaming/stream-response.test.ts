@@ -111,4 +111,28 @@ describe('writeStreamToNode', () => {
     expect(events.indexOf('recorded')).toBeLessThan(events.indexOf('end [DONE]'));
     expect(outcome?.usage?.total_tokens).toBe(2);
   });
+
+  it('waits for an audit record that is queued asynchronously (redacted bodies) before [DONE]', async () => {
+    async function* parts(): AsyncGenerator<StreamPart> {
+      yield { type: 'text-delta', choice: 0, text: 'ok' };
+      yield { type: 'finish', choice: 0, reason: 'stop' };
+    }
+    const events: string[] = [];
+    const ended = new Promise<void>((resolve) => {
+      const response = fakeResponse(events);
+      response.once('finish', () => resolve());
+      void writeStreamToNode(response, {
+        parts: parts(),
+        renderer: renderer(),
+        abortController: new AbortController(),
+        onEnd: async () => {
+          await new Promise((settle) => setTimeout(settle, 30));
+          events.push('recorded');
+        },
+      });
+    });
+    await ended;
+    expect(events.indexOf('recorded')).toBeGreaterThan(-1);
+    expect(events.indexOf('recorded')).toBeLessThan(events.indexOf('end [DONE]'));
+  });
 });

@@ -34,7 +34,8 @@ export interface StreamResponseOptions {
   /** Aborts the provider call; fired when the client goes away. */
   abortController: AbortController;
   headers?: Record<string, string>;
-  onEnd?: (outcome: StreamOutcome) => void;
+  /** Told once when the stream ends; a promise it returns (the audit record being queued) is awaited before the last bytes go out. */
+  onEnd?: (outcome: StreamOutcome) => unknown;
 }
 
 /** A stream whose first output is known: what both writers start from. */
@@ -81,29 +82,30 @@ class StartedStream {
     return this.options.renderer.end() + SSE_DONE;
   }
 
-  /** Text to send for a failure after the first byte, or null when the client left. */
-  failure(error: unknown): string | null {
+  /** Text to send for a failure after the first byte (once recorded), or null when the client left. */
+  async failure(error: unknown): Promise<string | null> {
     this.done = true;
     if (this.options.abortController.signal.aborted) {
-      this.finish({ error: null, cancelled: true });
+      void this.finish({ error: null, cancelled: true });
       return null;
     }
     const gatewayError = toGatewayError(error);
-    this.finish({ error: gatewayError, cancelled: false });
+    await this.finish({ error: gatewayError, cancelled: false });
     return sseError(gatewayError);
   }
 
   cancel(): void {
     this.done = true;
     this.options.abortController.abort(new Error('The client closed the connection.'));
-    this.finish({ error: null, cancelled: true });
+    void this.finish({ error: null, cancelled: true });
     this.iterator.return?.().catch(() => undefined);
   }
 
-  finish(outcome: Omit<StreamOutcome, 'usage'>): void {
+  /** Ends the stream's bookkeeping once; resolves when `onEnd` has recorded it. Never rejects. */
+  async finish(outcome: Omit<StreamOutcome, 'usage'>): Promise<void> {
     if (this.#ended) return;
     this.#ended = true;
-    this.options.onEnd?.({ ...outcome, usage: this.options.renderer.usage });
+    await Promise.resolve(this.options.onEnd?.({ ...outcome, usage: this.options.renderer.usage })).catch(() => undefined);
   }
 }
 
@@ -130,11 +132,11 @@ export async function createStreamResponse(options: StreamResponseOptions): Prom
           }
           // Recorded (and journaled) before the last bytes are released.
           const tail = stream.closing();
-          stream.finish({ error: null, cancelled: false });
+          await stream.finish({ error: null, cancelled: false });
           controller.enqueue(encoder.encode(tail));
           controller.close();
         } catch (error) {
-          const frame = stream.failure(error);
+          const frame = await stream.failure(error);
           if (frame) controller.enqueue(encoder.encode(frame));
           controller.close();
         }
@@ -205,10 +207,11 @@ export async function writeStreamToNode(response: ServerResponse, options: Strea
       // Recorded (and journaled) before `[DONE]` goes out: a crash after the client saw the
       // end of the stream cannot lose its audit record.
       const tail = stream.closing();
-      stream.finish({ error: null, cancelled: false });
+      await stream.finish({ error: null, cancelled: false });
+      if (response.destroyed) return;
       response.end(tail);
     } catch (error) {
-      const frame = stream.failure(error);
+      const frame = await stream.failure(error);
       if (!response.destroyed) response.end(frame ?? undefined);
     } finally {
       if (response.writableFinished) response.off('close', onClose);

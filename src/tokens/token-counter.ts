@@ -38,6 +38,12 @@ export interface TokenCounter {
   countAsync(text: string, options?: CountOptions): Promise<number>;
   /** Like `countChat`, yielding to the event loop; `limit` as for `countAsync`. */
   countChatAsync(messages: ChatMessage[], tools?: Tool[], options?: CountOptions): Promise<number>;
+  /**
+   * Like `encode`, yielding to the event loop every few milliseconds. With `limit`, stops
+   * once more than `limit` tokens are encoded: the result is then a prefix (longer than
+   * `limit`) of what `encode` returns, the same tokens.
+   */
+  encodeAsync(text: string, options?: CountOptions): Promise<number[]>;
 }
 
 export interface CountOptions {
@@ -193,9 +199,24 @@ export function createTokenCounter(encoding: EncodingName, { implementation, spl
     }
     return tokens;
   };
+  const encodeAsync = async (text: string, limit: number): Promise<number[]> => {
+    if (text.length <= SPAN_CHARS) return encode(text);
+    const tokens: number[] = [];
+    let since = performance.now();
+    for (const span of boundedSpans(text, splitPattern)) {
+      for (const token of encodeSlice(text.slice(span.start, span.end))) tokens.push(token);
+      if (tokens.length > limit) return tokens;
+      if (performance.now() - since >= YIELD_AFTER_MS) {
+        await yieldToEventLoop();
+        since = performance.now();
+      }
+    }
+    return tokens;
+  };
   return {
     encoding,
     encode,
+    encodeAsync: (text, options) => encodeAsync(text, options?.limit ?? Number.POSITIVE_INFINITY),
     decode: (tokens) => implementation.decode(tokens),
     count,
     countChat(messages, tools) {

@@ -5,7 +5,11 @@
  * followed by an expiry or a CVC), its longest leading part in a card grouping (4-4-4-4,
  * 4-4-4-4-3, 4-6-5, 4-6-4) is tried.
  */
-import type { Candidate, Detector } from '../types.js';
+import { scanMatches, type Reach } from '../scan-matches.js';
+import type { Detector } from '../types.js';
+
+/** How far a match, its lookbehind and lookahead reach (see scan-matches.ts). */
+const REACH: Reach = { behind: 1, ahead: 256 };
 
 const RUN = /(?<![\p{L}\p{N}_.,/+-])\d+(?:[ -]\d+)*(?![\p{L}\p{N}_]|[.,]\d)/gu;
 
@@ -52,15 +56,16 @@ const GROUPINGS = ['4-4-4-4-3', '4-4-4-4', '4-6-5', '4-6-4'].map((grouping) => g
 
 export const cardDetector: Detector = {
   kind: 'card',
-  find(text) {
-    const out: Candidate[] = [];
-    for (const match of text.matchAll(RUN)) {
+  *scan(text) {
+    for (const match of scanMatches(text, RUN, REACH)) {
+      yield null;
+      if (match === null) continue;
       const value = match[0];
       const digits = value.replace(/[ -]/g, '');
       if (digits.length < 13) continue;
       const start = match.index;
       if (digits.length <= 19 && isCardNumber(digits)) {
-        out.push({ kind: 'card', start, end: start + value.length, value, tier: 1, detector: cardIssuer(digits) });
+        yield { kind: 'card', start, end: start + value.length, value, tier: 1, detector: cardIssuer(digits) };
         continue;
       }
       const groups = value.split(/[ -]/);
@@ -72,10 +77,9 @@ export const cardDetector: Detector = {
         if (!isCardNumber(headDigits)) continue;
         let length = 0;
         for (let index = 0; index < grouping.length; index += 1) length += (grouping[index] ?? 0) + (index > 0 ? 1 : 0);
-        out.push({ kind: 'card', start, end: start + length, value: value.slice(0, length), tier: 1, detector: cardIssuer(headDigits) });
+        yield { kind: 'card', start, end: start + length, value: value.slice(0, length), tier: 1, detector: cardIssuer(headDigits) };
         break;
       }
     }
-    return out;
   },
 };

@@ -15,14 +15,20 @@ export function compileCustomPattern(pattern: CustomPattern): RegExp {
   return regex;
 }
 
-export function findCustom(text: string, patterns: readonly CustomPattern[]): Candidate[] {
-  const out: Candidate[] = [];
+/** The matches of the patterns, with a `null` step after each match (see `Detector.scan`). */
+export function* scanCustom(text: string, patterns: readonly CustomPattern[]): Generator<Candidate | null> {
   for (const pattern of patterns) {
     for (const match of text.matchAll(compileCustomPattern(pattern))) {
+      yield null;
       if (match[0].length === 0) continue;
       const start = match.index;
-      out.push({ kind: pattern.kind, start, end: start + match[0].length, value: match[0], tier: 0, detector: pattern.name });
+      yield { kind: pattern.kind, start, end: start + match[0].length, value: match[0], tier: 0, detector: pattern.name };
     }
   }
+}
+
+export function findCustom(text: string, patterns: readonly CustomPattern[]): Candidate[] {
+  const out: Candidate[] = [];
+  for (const step of scanCustom(text, patterns)) if (step !== null) out.push(step);
   return out;
 }

@@ -3,7 +3,11 @@
  * of letters and digits, written together or in groups separated by single spaces (or
  * dashes); the mod-97 checksum must be 1. Upper case only (IBANs are printed in capitals).
  */
-import type { Candidate, Detector } from '../types.js';
+import { scanMatches, type Reach } from '../scan-matches.js';
+import type { Detector } from '../types.js';
+
+/** How far a match, its lookbehind and lookahead reach (see scan-matches.ts). */
+const REACH: Reach = { behind: 1, ahead: 8 };
 
 /** Total IBAN length by country (SWIFT IBAN registry). */
 export const IBAN_LENGTHS: Readonly<Record<string, number>> = {
@@ -39,9 +43,10 @@ const isAlnum = (char: string | undefined): boolean => char !== undefined && /[A
 
 export const ibanDetector: Detector = {
   kind: 'iban',
-  find(text) {
-    const out: Candidate[] = [];
-    for (const match of text.matchAll(START)) {
+  *scan(text) {
+    for (const match of scanMatches(text, START, REACH)) {
+      yield null;
+      if (match === null) continue;
       const country = match[1] ?? '';
       const length = IBAN_LENGTHS[country];
       if (length === undefined) continue;
@@ -61,8 +66,7 @@ export const ibanDetector: Detector = {
       // The number must end at a boundary (not in the middle of a longer token).
       if (/[\p{L}\p{N}]/u.test(text[position] ?? '')) continue;
       if (!ibanChecksumValid(compact)) continue;
-      out.push({ kind: 'iban', start, end: position, value: text.slice(start, position), tier: 1 });
+      yield { kind: 'iban', start, end: position, value: text.slice(start, position), tier: 1 };
     }
-    return out;
   },
 };

@@ -7,7 +7,11 @@
  * `isIP`; a zone id (`%eth0`) is left out.
  */
 import { isIP } from 'node:net';
-import type { Candidate, Detector } from '../types.js';
+import { scanMatches, type Reach } from '../scan-matches.js';
+import type { Detector } from '../types.js';
+
+/** How far a match, its lookbehind and lookahead reach (see scan-matches.ts). */
+const REACH: Reach = { behind: 2, ahead: 64 };
 
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const IPV4 = new RegExp(`(?<![\\p{L}\\p{N}_.]|\\d\\.)${OCTET}(?:\\.${OCTET}){3}(?![\\p{N}]|\\.\\d|[\\p{L}_])`, 'gu');
@@ -16,23 +20,25 @@ const IPV6 = /(?<![\p{L}\p{N}_:.])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f]*:)[0-9A-Fa-f:]{2,
 
 export const ipDetector: Detector = {
   kind: 'ip',
-  find(text) {
-    const out: Candidate[] = [];
+  *scan(text) {
     if (text.includes('.')) {
-      for (const match of text.matchAll(IPV4)) {
+      for (const match of scanMatches(text, IPV4, REACH)) {
+        yield null;
+        if (match === null) continue;
         const start = match.index;
         if (VERSION_CUE.test(text.slice(Math.max(0, start - 16), start))) continue;
-        out.push({ kind: 'ip', start, end: start + match[0].length, value: match[0], tier: 1, detector: 'ipv4' });
+        yield { kind: 'ip', start, end: start + match[0].length, value: match[0], tier: 1, detector: 'ipv4' };
       }
     }
     if (text.includes(':')) {
-      for (const match of text.matchAll(IPV6)) {
+      for (const match of scanMatches(text, IPV6, REACH)) {
+        yield null;
+        if (match === null) continue;
         const value = match[0];
         if (!/[0-9A-Fa-f]/.test(value) || isIP(value) !== 6) continue;
         const start = match.index;
-        out.push({ kind: 'ip', start, end: start + value.length, value, tier: 1, detector: 'ipv6' });
+        yield { kind: 'ip', start, end: start + value.length, value, tier: 1, detector: 'ipv6' };
       }
     }
-    return out;
   },
 };

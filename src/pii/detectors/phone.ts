@@ -17,7 +17,11 @@
  * `pedido`, `expediente`, `ref`, `#`…) and `…/2022`-style file numbers are rejected too.
  */
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
-import type { Candidate, Detector } from '../types.js';
+import { scanMatches, type Reach } from '../scan-matches.js';
+import type { Detector } from '../types.js';
+
+/** How far a match, its lookbehind and lookahead reach (see scan-matches.ts). */
+const REACH: Reach = { behind: 1, ahead: 128 };
 
 export const DEFAULT_PHONE_REGIONS: readonly CountryCode[] = ['US', 'GB', 'FR', 'DE', 'ES'];
 
@@ -94,10 +98,11 @@ function validateWithTrim(value: string, regions: readonly CountryCode[]): [numb
 
 export const phoneDetector: Detector = {
   kind: 'phone',
-  find(text, options) {
+  *scan(text, options) {
     const regions = options.phoneRegions ?? DEFAULT_PHONE_REGIONS;
-    const out: Candidate[] = [];
-    for (const match of text.matchAll(CANDIDATE)) {
+    for (const match of scanMatches(text, CANDIDATE, REACH)) {
+      yield null;
+      if (match === null) continue;
       let value = match[0];
       const start = match.index;
       // A trailing separator is not part of the number.
@@ -114,8 +119,7 @@ export const phoneDetector: Detector = {
       const found = validateWithTrim(value, regions);
       if (found === undefined) continue;
       const [offset, length, region] = found;
-      out.push({ kind: 'phone', start: start + offset, end: start + offset + length, value: value.slice(offset, offset + length), tier: 2, detector: region });
+      yield { kind: 'phone', start: start + offset, end: start + offset + length, value: value.slice(offset, offset + length), tier: 2, detector: region };
     }
-    return out;
   },
 };

@@ -15,7 +15,11 @@
  * with at least 4.0 bits of Shannon entropy per character (3.6 after a secret-ish key word
  * such as `secret=`, `password:`, `token`). Tokens after `base64,` (data URLs) are skipped.
  */
-import type { Candidate, Detector } from '../types.js';
+import { scanMatches, type Reach } from '../scan-matches.js';
+import type { Detector } from '../types.js';
+
+/** How far a match, its lookbehind and lookahead reach (see scan-matches.ts). */
+const REACH: Reach = { behind: 256, ahead: 1024 };
 
 const FORMATS: ReadonlyArray<[string, RegExp]> = [
   ['pem', /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g],
@@ -54,24 +58,28 @@ export function looksRandom(token: string, threshold = 4.0): boolean {
 
 export const secretDetector: Detector = {
   kind: 'secret',
-  find(text, options) {
-    const out: Candidate[] = [];
+  *scan(text, options) {
     for (const [name, pattern] of FORMATS) {
-      for (const match of text.matchAll(pattern)) {
+      // A PEM block spans lines without bound: searched whole (its literal start is found fast).
+      for (const match of name === 'pem' ? text.matchAll(pattern) : scanMatches(text, pattern, REACH)) {
+        yield null;
+        if (match === null) continue;
         const start = match.index;
-        out.push({ kind: 'secret', start, end: start + match[0].length, value: match[0], tier: 0, detector: name });
+        yield { kind: 'secret', start, end: start + match[0].length, value: match[0], tier: 0, detector: name };
       }
+      yield null;
     }
     if (options.entropy !== false) {
-      for (const match of text.matchAll(TOKEN)) {
+      for (const match of scanMatches(text, TOKEN, REACH)) {
+        yield null;
+        if (match === null) continue;
         const start = match.index;
         const before = text.slice(Math.max(0, start - 24), start);
         if (/base64,$/.test(before)) continue;
         const threshold = KEYWORD.test(before) ? 3.6 : 4.0;
         if (!looksRandom(match[0], threshold)) continue;
-        out.push({ kind: 'secret', start, end: start + match[0].length, value: match[0], tier: 3, detector: 'entropy' });
+        yield { kind: 'secret', start, end: start + match[0].length, value: match[0], tier: 3, detector: 'entropy' };
       }
     }
-    return out;
   },
 };

@@ -10,8 +10,8 @@ import type { ModelConfig } from '../../config/schema.js';
 import type { TokenCounter } from '../../tokens/token-counter.js';
 import type { ChatResult } from '../spec.js';
 import { chatTokenLogprobs } from './fake-logprobs.js';
-import { chatAnswer } from './mock-reply.js';
-import { limitText, stopSequences } from './text-limits.js';
+import { chatAnswer, type ChatAnswer } from './mock-reply.js';
+import { limitText, limitTextAsync, stopSequences, type LimitedText } from './text-limits.js';
 import { tokenPieces } from './token-decoding.js';
 import { toolCallId } from './tool-call-id.js';
 
@@ -25,18 +25,33 @@ export function promptTools(request: ChatCompletionRequest): Tool[] | undefined 
   return undefined;
 }
 
+function textLimits(request: ChatCompletionRequest, model: ModelConfig): { stop: string[]; maxTokens: number | undefined } {
+  return { stop: stopSequences(request.stop), maxTokens: request.max_completion_tokens ?? request.max_tokens ?? model.max_output_tokens };
+}
+
 /** `promptTokens`: the prompt's count when the caller has it (counted without blocking); else counted here. */
 export function chatResult(request: ChatCompletionRequest, model: ModelConfig, counter: TokenCounter, promptTokens?: number): ChatResult {
   const answer = chatAnswer(request);
+  return buildChatResult(request, counter, answer, answer.kind === 'text' ? limitText(counter, answer.text, textLimits(request, model)) : undefined, promptTokens);
+}
+
+/**
+ * `chatResult` for prompts of any size: the answer (an echo of the prompt) is encoded only as
+ * far as its token limit needs, yielding to the event loop. `promptTokens` as counted by
+ * the caller without blocking.
+ */
+export async function chatResultAsync(request: ChatCompletionRequest, model: ModelConfig, counter: TokenCounter, promptTokens: number): Promise<ChatResult> {
+  const answer = chatAnswer(request);
+  const limited = answer.kind === 'text' ? await limitTextAsync(counter, answer.text, textLimits(request, model)) : undefined;
+  return buildChatResult(request, counter, answer, limited, promptTokens);
+}
+
+function buildChatResult(request: ChatCompletionRequest, counter: TokenCounter, answer: ChatAnswer, limited: LimitedText | undefined, promptTokens?: number): ChatResult {
   const choiceCount = request.n ?? 1;
   const choices: ChatResult['choices'] = [];
   let completionTokens = 0;
 
-  if (answer.kind === 'text') {
-    const limited = limitText(counter, answer.text, {
-      stop: stopSequences(request.stop),
-      maxTokens: request.max_completion_tokens ?? request.max_tokens ?? model.max_output_tokens,
-    });
+  if (answer.kind === 'text' && limited !== undefined) {
     const logprobs: ChatLogprobs | null = request.logprobs
       ? { content: chatTokenLogprobs(tokenPieces(counter, limited.tokens), request.top_logprobs ?? 0), refusal: null }
       : null;
@@ -49,7 +64,7 @@ export function chatResult(request: ChatCompletionRequest, model: ModelConfig, c
       });
     }
     completionTokens = limited.tokens.length * choiceCount;
-  } else {
+  } else if (answer.kind !== 'text') {
     const calls = answer.kind === 'tool-calls' ? answer.calls : [answer.call];
     const callTokens = calls.reduce((total, call) => total + counter.count(call.name) + counter.count(call.arguments), 0);
     for (let index = 0; index < choiceCount; index++) {

@@ -14,7 +14,7 @@ import type { CompletionResult } from '../spec.js';
 import { mockSystemFingerprint } from './chat-result.js';
 import { completionLogprobs } from './fake-logprobs.js';
 import { codePointLength } from './json-schema-check.js';
-import { limitText, stopSequences } from './text-limits.js';
+import { limitText, limitTextAsync, stopSequences, type LimitedText } from './text-limits.js';
 import { decodeTokens, tokenPieces } from './token-decoding.js';
 
 /** OpenAI's default `max_tokens` on /v1/completions. */
@@ -40,11 +40,34 @@ export function promptsOf(prompt: CompletionRequest['prompt'], counter: TokenCou
   return prompt.map((item) => (typeof item === 'string' ? { text: item, tokens: counter.encode(item) } : decodePrompt(counter, item)));
 }
 
+/** `promptsOf` for prompts of any size: strings encoded yielding to the event loop. */
+export async function promptsOfAsync(prompt: CompletionRequest['prompt'], counter: TokenCounter): Promise<Prompt[]> {
+  if (typeof prompt === 'string') return [{ text: prompt, tokens: await counter.encodeAsync(prompt) }];
+  if (prompt.every((item): item is number => typeof item === 'number')) return [decodePrompt(counter, prompt)];
+  const prompts: Prompt[] = [];
+  for (const item of prompt) prompts.push(typeof item === 'string' ? { text: item, tokens: await counter.encodeAsync(item) } : decodePrompt(counter, item));
+  return prompts;
+}
+
 export function completionResult(request: CompletionRequest, counter: TokenCounter): CompletionResult {
   const prompts = promptsOf(request.prompt, counter);
-  const choiceCount = request.n ?? 1;
   const stop = stopSequences(request.stop);
   const maxTokens = request.max_tokens ?? defaultCompletionMaxTokens;
+  return buildCompletionResult(request, counter, prompts, prompts.map((prompt) => limitText(counter, prompt.text, { stop, maxTokens })));
+}
+
+/** `completionResult` for prompts of any size: encoded, and the echo limited, yielding to the event loop. Same result. */
+export async function completionResultAsync(request: CompletionRequest, counter: TokenCounter): Promise<CompletionResult> {
+  const prompts = await promptsOfAsync(request.prompt, counter);
+  const stop = stopSequences(request.stop);
+  const maxTokens = request.max_tokens ?? defaultCompletionMaxTokens;
+  const limits: LimitedText[] = [];
+  for (const prompt of prompts) limits.push(await limitTextAsync(counter, prompt.text, { stop, maxTokens }));
+  return buildCompletionResult(request, counter, prompts, limits);
+}
+
+function buildCompletionResult(request: CompletionRequest, counter: TokenCounter, prompts: Prompt[], limits: LimitedText[]): CompletionResult {
+  const choiceCount = request.n ?? 1;
   const echo = request.echo === true;
   const topCount = request.logprobs;
 
@@ -52,7 +75,7 @@ export function completionResult(request: CompletionRequest, counter: TokenCount
   let promptTokens = 0;
   let completionTokens = 0;
   prompts.forEach((prompt, promptIndex) => {
-    const limited = limitText(counter, prompt.text, { stop, maxTokens });
+    const limited = limits[promptIndex] as LimitedText;
     let logprobs: CompletionLogprobs | null = null;
     if (topCount !== null && topCount !== undefined) {
       const promptPieces = echo ? tokenPieces(counter, prompt.tokens) : [];

@@ -7,9 +7,9 @@
  */
 import type { TokenCounter, TokenCounters } from '../../tokens/token-counter.js';
 import type { Provider, ProviderCall } from '../spec.js';
-import { chatResult, promptTools } from './chat-result.js';
+import { chatResultAsync, promptTools } from './chat-result.js';
 import type { ChatCompletionRequest } from '../../openai/chat-completion-request.js';
-import { completionResult } from './legacy-completion.js';
+import { completionResultAsync } from './legacy-completion.js';
 import { mockEmbeddingResult } from './mock-embedding.js';
 import { chatStreamParts, completionStreamParts, type StreamOptions } from './mock-stream.js';
 
@@ -37,24 +37,24 @@ export function createMockProvider(options: MockProviderOptions): Provider {
     async chat(request, call) {
       call.signal.throwIfAborted();
       const counter = await counterFor(call);
-      return chatResult(request, call.model, counter, await promptTokens(request, counter));
+      return chatResultAsync(request, call.model, counter, await promptTokens(request, counter));
     },
 
     async *streamChat(request, call) {
       call.signal.throwIfAborted();
       const stream = await streamOptions(call);
-      yield* chatStreamParts(chatResult(request, call.model, stream.counter, await promptTokens(request, stream.counter)), stream);
+      yield* chatStreamParts(await chatResultAsync(request, call.model, stream.counter, await promptTokens(request, stream.counter)), stream);
     },
 
     async complete(request, call) {
       call.signal.throwIfAborted();
-      return completionResult(request, await counterFor(call));
+      return completionResultAsync(request, await counterFor(call));
     },
 
     async *streamComplete(request, call) {
       call.signal.throwIfAborted();
       const stream = await streamOptions(call);
-      yield* completionStreamParts(completionResult(request, stream.counter), stream);
+      yield* completionStreamParts(await completionResultAsync(request, stream.counter), stream);
     },
 
     async embed(request, call) {

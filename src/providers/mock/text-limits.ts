@@ -36,10 +36,28 @@ export function limitText(
   limits: { stop: string[]; maxTokens: number | undefined },
 ): LimitedText {
   const beforeStop = cutAtStop(text, limits.stop);
-  const tokens = counter.encode(beforeStop);
-  if (limits.maxTokens === undefined || tokens.length <= limits.maxTokens) {
+  return limitTokens(counter, beforeStop, counter.encode(beforeStop), limits.maxTokens);
+}
+
+/**
+ * `limitText` for answers of any size: encodes only as far as the limit needs, yielding to
+ * the event loop as it goes (an echo of a large prompt). Same result.
+ */
+export async function limitTextAsync(
+  counter: TokenCounter,
+  text: string,
+  limits: { stop: string[]; maxTokens: number | undefined },
+): Promise<LimitedText> {
+  const beforeStop = cutAtStop(text, limits.stop);
+  const tokens = await counter.encodeAsync(beforeStop, limits.maxTokens === undefined ? {} : { limit: limits.maxTokens });
+  return limitTokens(counter, beforeStop, tokens, limits.maxTokens);
+}
+
+/** `tokens`: the encoding of `beforeStop`, or a prefix of it longer than `maxTokens`. */
+function limitTokens(counter: TokenCounter, beforeStop: string, tokens: number[], maxTokens: number | undefined): LimitedText {
+  if (maxTokens === undefined || tokens.length <= maxTokens) {
     return { text: beforeStop, tokens, finishReason: 'stop' };
   }
-  const prefix = completePrefix(counter, tokens.slice(0, limits.maxTokens));
+  const prefix = completePrefix(counter, tokens.slice(0, maxTokens));
   return { text: prefix.text, tokens: prefix.tokens, finishReason: 'length' };
 }
