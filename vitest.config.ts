@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
  * stalls): they run after the rest, one file at a time, so that no other test file competes for
  * the machine's cores while they measure.
  */
-const RUN_ALONE = ['test/contract/large-prompt.test.ts', 'test/contract/large-inputs.test.ts'];
+const RUN_ALONE = ['test/contract/large-prompt.test.ts', 'test/contract/large-accepted-prompt.test.ts'];
 
 export default defineConfig({
   test: {
