@@ -13,8 +13,9 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env.js';
-import { issueToError, readBodyText } from '../api/parse-request.js';
 import { GatewayError, invalidRequest } from '../errors/gateway-error.js';
+import { issueToError } from '../errors/validation-error.js';
+import { readBodyText } from '../http/read-body.js';
 import { keyStatus, keyToJson } from '../keys/key-settings.js';
 import type { KeyService } from '../keys/key-service.js';
 import type { TokenSigner } from '../keys/tokens.js';

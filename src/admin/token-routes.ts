@@ -6,7 +6,7 @@
  */
 import type { Context } from 'hono';
 import type { AppEnv } from '../app-env.js';
-import { issueToError } from '../api/parse-request.js';
+import { issueToError } from '../errors/validation-error.js';
 import { refusals } from '../keys/refusals.js';
 import { buildTokenPayload, mintTokenBody, type TokenSigner } from '../keys/tokens.js';
 import type { ApiKeySettings } from '../storage/spec.js';
