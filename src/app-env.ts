@@ -1,7 +1,7 @@
 /** The typed Hono environment shared by the app, its middleware and its routes. */
 import type { Principal } from './auth/principal.js';
 import type { Usage } from './openai/responses.js';
-import type { PiiSession } from './api/pii-policy.js';
+import type { PiiSession } from './pii/pii-session.js';
 
 export interface AppVariables {
   requestId: string;

@@ -13,12 +13,13 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env.js';
-import { issueToError, readBodyText } from '../api/parse-request.js';
-import { GatewayError, invalidRequest } from '../errors/gateway-error.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { issueToError } from '../errors/validation-error.js';
 import { keyStatus, keyToJson } from '../keys/key-settings.js';
 import type { KeyService } from '../keys/key-service.js';
 import type { TokenSigner } from '../keys/tokens.js';
 import { requireAdmin } from '../middleware/authorize.js';
+import { readOptionalJsonObject } from './read-body.js';
 import { mintTokenFor } from './token-routes.js';
 
 export interface AdminKeyRoutesDependencies {
@@ -27,20 +28,6 @@ export interface AdminKeyRoutesDependencies {
   /** Largest accepted request body, in bytes. */
   maxBodyBytes: number;
   now?: () => number;
-}
-
-/** The JSON body, or `{}` when the body is empty (for actions whose fields are all optional). */
-export async function readOptionalJsonObject(context: Context, maxBytes: number): Promise<Record<string, unknown>> {
-  const text = await readBodyText(context, maxBytes);
-  if (text.trim().length === 0) return {};
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw invalidRequest('We could not parse the JSON body of your request. The body must be a JSON object.');
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalidRequest('The request body must be a JSON object.');
-  return body as Record<string, unknown>;
 }
 
 const rotateBody = z.object({ grace_seconds: z.number().int().min(0).optional() }).strict();

@@ -6,11 +6,11 @@
  */
 import type { Context } from 'hono';
 import type { AppEnv } from '../app-env.js';
-import { issueToError } from '../api/parse-request.js';
+import { issueToError } from '../errors/validation-error.js';
 import { refusals } from '../keys/refusals.js';
 import { buildTokenPayload, mintTokenBody, type TokenSigner } from '../keys/tokens.js';
 import type { ApiKeySettings } from '../storage/spec.js';
-import { readOptionalJsonObject } from './keys-routes.js';
+import { readOptionalJsonObject } from './read-body.js';
 
 export async function mintTokenFor(signer: TokenSigner, keyId: string, parent: ApiKeySettings, input: unknown, now: number) {
   const parsed = mintTokenBody.safeParse(input);

@@ -15,8 +15,8 @@
 import type { Context } from 'hono';
 import type { AppEnv } from '../app-env.js';
 import type { ModelConfig } from '../config/schema.js';
-import { limitsFromSettings, rateLimitHeaders, refusalError, reserveWithin, type Limiter, type LimitSpec, type Reservation } from '../limits/index.js';
-import type { PriceTable } from '../pricing/price-table.js';
+import { limitsFromSettings, rateLimitHeaders, refusalError, reserveWithin, type Limiter, type Reservation } from '../limits/index.js';
+import { defaultCompletionBound, hasLimits, type Metering } from '../limits/metering.js';
 import type { Usage } from '../openai/responses.js';
 import { setResponseHeader } from '../middleware/response-headers.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -24,28 +24,17 @@ import type { ChatCompletionRequest } from '../openai/chat-completion-request.js
 import type { CompletionRequest } from '../openai/completion-request.js';
 import type { TokenCounter, TokenCounters } from '../tokens/token-counter.js';
 
-export interface Metering {
-  limiter: Limiter;
-  prices: PriceTable;
-}
+/** Moved to limits/metering.ts; this re-export goes when the importers switch (issue 14, P1-final). */
+export { costOf, defaultCompletionBound, hasLimits, type Metering } from '../limits/metering.js';
 
 /** Reservations by request context (set by `reserveRequest`, consumed by `settleRequest`). */
 const reservations = new WeakMap<Context<AppEnv>, Reservation>();
-
-export function hasLimits(limits: LimitSpec): boolean {
-  return limits.rpm !== undefined || limits.rpd !== undefined || limits.tpm !== undefined || limits.budgetMicros !== undefined;
-}
 
 /** Whether the key needs a bounded completion (token limit or budget). */
 export function needsCompletionBound(context: Context<AppEnv>): boolean {
   const settings = context.get('principal')?.settings;
   if (!settings) return false;
   return settings.limits.tpm !== undefined || settings.budget !== null;
-}
-
-/** The completion bound to impose when the client set none: the model's output cap, else the rest of the window. */
-export function defaultCompletionBound(model: ModelConfig, promptTokens: number): number {
-  return Math.max(1, Math.min(model.max_output_tokens ?? Number.POSITIVE_INFINITY, model.context_window - promptTokens));
 }
 
 /** The subject whose counters a request uses: the key (its short-lived tokens share them). */
@@ -91,16 +80,6 @@ export async function reserveRequest(context: Context<AppEnv>, metering: Meterin
   if (!result.ok) throw refusalError(result, { subjectLabel: subject });
   reservations.set(context, result.reservation);
   for (const [name, value] of Object.entries(rateLimitHeaders(result.state))) setResponseHeader(context, name, value);
-}
-
-/** The request's cost in micro-USD (null: the model has no price). */
-export function costOf(metering: Metering, modelName: string | undefined, usage: Usage | null | undefined): number | null {
-  if (!modelName || !usage) return null;
-  return metering.prices.costMicros(modelName, {
-    promptTokens: usage.prompt_tokens,
-    completionTokens: usage.completion_tokens ?? 0,
-    cachedTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
-  });
 }
 
 /** Settles the request's reservation with what it used (releases it when nothing was used). Never throws. */

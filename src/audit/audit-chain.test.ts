@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { chainRecords, validateAuditRecord } from '../storage/audit-records.js';
 import { auditRecord } from '../../test/support/store-contract/store-contract.js';
 import type { AuditRecord, StoredAuditRecord } from '../storage/spec.js';
-import { chainHash, GENESIS_HASH, personalDigest } from './audit-chain.js';
+import { chainHash, GENESIS_HASH, personalDigest } from '../storage/audit-chain.js';
 import { verifyChain } from './verify-chain.js';
 
 /** The hash as Chatgate computed it before `piiCounts` existed (migration 3). */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chainRecords } from '../storage/audit-records.js';
 import type { AuditLogStore, StoredAuditRecord } from '../storage/spec.js';
 import { auditRecord } from '../../test/support/store-contract/store-contract.js';
-import { GENESIS_HASH } from './audit-chain.js';
+import { GENESIS_HASH } from '../storage/audit-chain.js';
 import { verifyChain } from './verify-chain.js';
 
 /** A store over an array, counting the rows each scan returns. */

@@ -11,7 +11,7 @@
  * (the head is read before the scan, so records appended meanwhile do not matter).
  */
 import type { AuditLogStore, StoredAuditRecord } from '../storage/spec.js';
-import { chainHash, GENESIS_HASH, personalDigest } from './audit-chain.js';
+import { chainHash, GENESIS_HASH, personalDigest } from '../storage/audit-chain.js';
 
 export interface VerifyChainOptions {
   /** Records read per query. Default 1000. */

@@ -6,7 +6,7 @@
  * backoff, honouring `retry-after`; the last answer is what the line records. Produces the
  * line of the output (2xx) or error file in OpenAI's format.
  */
-import { randomAlphanumeric } from '../api/ids.js';
+import { randomAlphanumeric } from '../openai/ids.js';
 import type { InternalCall } from '../app-env.js';
 import type { Principal } from '../auth/principal.js';
 import { ItemDeferred } from '../jobs/worker.js';

@@ -13,7 +13,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { randomAlphanumeric } from '../api/ids.js';
+import { randomAlphanumeric } from '../openai/ids.js';
 import type { ModelConfig } from '../config/schema.js';
 import type { BlobStore } from '../files/blob-store.js';
 import type { ModelRegistry } from '../gateway/model-registry.js';

@@ -3,7 +3,7 @@
  * shows it, with its events and checkpoints (resource event streams `events`, `checkpoints`).
  * Times in the stored data are Unix seconds, as in the API.
  */
-import { randomAlphanumeric } from '../api/ids.js';
+import { randomAlphanumeric } from '../openai/ids.js';
 import type { ResourceEvent, ResourceRecord } from '../storage/resource-records.js';
 import type { FineTuneHyperparameters } from './trainer-spec.js';
 

@@ -4,8 +4,9 @@
  * period). Used by the admin API and the `chatgate keys` CLI. Inputs are validated here,
  * so both front ends refuse the same things with the same 400s.
  */
-import { formatParam, issueToError, pathOfUnstorableText } from '../api/parse-request.js';
 import { GatewayError, invalidRequest, notFound } from '../errors/gateway-error.js';
+import { formatParam, issueToError } from '../errors/validation-error.js';
+import { pathOfUnstorableText } from '../http/read-body.js';
 import { KeyConflictError, type ApiKeyRecord, type KeyStore } from '../storage/spec.js';
 import { applySettings, createKeyBody, defaultSettings, updateKeyBody, type CreateKeyBody, type UpdateKeyBody } from './key-settings.js';
 import { generateKeyId, generateKeySecret, hashSecret, isKeyId, keyPrefixOf } from './secrets.js';

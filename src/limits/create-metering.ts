@@ -6,9 +6,9 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { Metering } from '../api/request-metering.js';
 import { createPriceTable } from '../pricing/price-table.js';
 import type { Store } from '../storage/spec.js';
+import type { Metering } from './metering.js';
 import { MemoryLimiter } from './memory-limiter.js';
 import { RedisLimiter } from './redis-limiter.js';
 

@@ -17,7 +17,7 @@ import { clientClosedRequest } from '../providers/openai-compatible/upstream-err
 import type { Logger } from 'pino';
 import type { RouterModelConfig } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { RouterObserver, TargetOutcome } from '../metrics/metrics.js';
+import type { RouterObserver, TargetOutcome } from './router-observer.js';
 import type { ChatCompletionRequest } from '../openai/chat-completion-request.js';
 import type { CompletionRequest } from '../openai/completion-request.js';
 import type { EmbeddingRequest } from '../openai/embedding-request.js';

@@ -3,8 +3,12 @@
  * the head, the SQL of filters and usage grouping (only the placeholders differ between
  * SQLite and Postgres), and turning rows back into records.
  */
-import { chainHash, personalDigest } from '../audit/audit-chain.js';
+import { chainHash, personalDigest } from './audit-chain.js';
 import type { AuditFilter, AuditRecord, StoredAuditRecord, UsageGroup, UsageRow } from './spec.js';
+import { assertTime, describe } from './validate.js';
+
+/** Moved to validate.ts; this re-export goes when the importers switch (issue 14, P1-final). */
+export { assertLimit, assertNonEmptyString, assertSeq, assertTime } from './validate.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -69,34 +73,6 @@ export interface AuditRow {
   prev_hash: string;
   hash: string;
   erased_at: number | null;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
-  return typeof value;
-}
-
-export function assertLimit(limit: unknown, name = 'limit'): asserts limit is number {
-  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0) {
-    throw new RangeError(`${name} must be a non-negative integer, got ${describe(limit)}`);
-  }
-}
-
-export function assertTime(value: unknown, name: string): asserts value is number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new RangeError(`${name} must be a non-negative integer (ms since the Unix epoch), got ${describe(value)}`);
-  }
-}
-
-export function assertSeq(value: unknown, name: string): asserts value is number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new RangeError(`${name} must be a non-negative integer, got ${describe(value)}`);
-  }
-}
-
-export function assertNonEmptyString(value: unknown, name: string): asserts value is string {
-  if (typeof value !== 'string' || value === '') throw new TypeError(`${name} must be a non-empty string, got ${describe(value)}`);
 }
 
 /**

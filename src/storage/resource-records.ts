@@ -5,7 +5,7 @@
  * update names the version it read (compare-and-set), so concurrent writers never lose each
  * other's changes: the loser re-reads and retries (`mutateResource`).
  */
-import { assertLimit } from './audit-records.js';
+import { assertLimit } from './validate.js';
 
 export interface ResourceRecord<Data = Record<string, unknown>> {
   /** `batch`, `fine_tuning.job`, … */

@@ -3,7 +3,7 @@
  * (src/storage/sqlite/sqlite-store.test.ts, src/storage/postgres/postgres-store.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { GENESIS_HASH } from '../../../src/audit/audit-chain.js';
+import { GENESIS_HASH } from '../../../src/storage/audit-chain.js';
 import { verifyChain } from '../../../src/audit/verify-chain.js';
 import { migrations } from '../../../src/storage/migrations.js';
 import { mutateResource, ResourceConflictError } from '../../../src/storage/resource-records.js';

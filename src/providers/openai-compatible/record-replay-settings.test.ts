@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from './load-config.js';
-import { resolveRecordReplay } from './record-replay.js';
-import { recordReplayConfig } from './schema.js';
+import { ConfigError } from '../../config/load-config.js';
+import { resolveRecordReplay } from './record-replay-settings.js';
+import { recordReplayConfig } from '../../config/schema.js';
 
 describe('record_replay settings', () => {
   const defaults = recordReplayConfig.parse({});
