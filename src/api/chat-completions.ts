@@ -17,7 +17,7 @@ import { providerCall, serveProviderStream } from './provider-stream.js';
 import { guardChat } from '../guardrails/index.js';
 import { noteTarget } from './served-target.js';
 import { chatCache } from './response-cache.js';
-import { applyChatPiiAsync, restoreChatResultAsync } from './pii-policy.js';
+import { applyChatPii, restoreChatResult } from './pii-policy.js';
 
 export function toChatCompletion(result: ChatResult, modelName: string): ChatCompletion {
   const completion: ChatCompletion = {
@@ -45,7 +45,7 @@ export function chatCompletionsHandler(dependencies: ApiDependencies) {
     const model = dependencies.models.resolve(request.model, context.get('principal')?.project);
     noteModel(context, model.config, request.user);
     checkChatRequest(request, model);
-    await applyChatPiiAsync(context, dependencies, model, request);
+    await applyChatPii(context, dependencies, model, request);
     const provider = await guardChat(context, dependencies, model, request);
     await checkChatContextWindow(request, model.config, dependencies.tokenCounters);
     const cache = await chatCache(context, dependencies, model, request);
@@ -56,7 +56,7 @@ export function chatCompletionsHandler(dependencies: ApiDependencies) {
       const result = cache.keep(await provider.chat(request, providerCall(context, model, context.req.raw.signal)));
       noteTarget(context, result.target);
       setUsage(context, result.usage);
-      return context.json(toChatCompletion(await restoreChatResultAsync(context, result), model.config.name));
+      return context.json(toChatCompletion(await restoreChatResult(context, result), model.config.name));
     }
     const renderer = new ChatChunkRenderer(
       { id: newObjectId('chatcmpl-'), created: unixSeconds(), model: model.config.name, systemFingerprint: null },

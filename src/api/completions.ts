@@ -17,7 +17,7 @@ import { providerCall, serveProviderStream } from './provider-stream.js';
 import { guardCompletion } from '../guardrails/index.js';
 import { noteTarget } from './served-target.js';
 import { completionCache } from './response-cache.js';
-import { applyCompletionPiiAsync, restoreCompletionResultAsync } from './pii-policy.js';
+import { applyCompletionPii, restoreCompletionResult } from './pii-policy.js';
 
 export function toCompletion(result: CompletionResult, modelName: string): Completion {
   return {
@@ -55,7 +55,7 @@ export function completionsHandler(dependencies: ApiDependencies) {
     const model = dependencies.models.resolve(request.model, context.get('principal')?.project);
     noteModel(context, model.config, request.user);
     checkCompletionRequest(request);
-    await applyCompletionPiiAsync(context, dependencies, model, request);
+    await applyCompletionPii(context, dependencies, model, request);
     const provider = await guardCompletion(context, dependencies, model, request);
     await checkCompletionContextWindow(request, model.config, dependencies.tokenCounters);
     const cache = await completionCache(context, dependencies, model, request);
@@ -66,7 +66,7 @@ export function completionsHandler(dependencies: ApiDependencies) {
       const result = cache.keep(await provider.complete(request, providerCall(context, model, context.req.raw.signal)));
       noteTarget(context, result.target);
       setUsage(context, result.usage);
-      return context.json(toCompletion(await restoreCompletionResultAsync(context, result), model.config.name));
+      return context.json(toCompletion(await restoreCompletionResult(context, result), model.config.name));
     }
     const renderer = new CompletionChunkRenderer(
       { id: newObjectId('cmpl-'), created: unixSeconds(), model: model.config.name, systemFingerprint: null },

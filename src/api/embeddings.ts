@@ -17,7 +17,7 @@ import { noteTarget } from './served-target.js';
 import { noteModel, setUsage } from './request-recording.js';
 import { reserveEmbedding } from './request-metering.js';
 import { checkEmbeddingContextWindow } from '../gateway/context-window.js';
-import { applyEmbeddingPiiAsync } from './pii-policy.js';
+import { applyEmbeddingPii } from './pii-policy.js';
 
 /**
  * Validates the body. A missing, empty or too long `input` gets its own message (the schema's
@@ -77,7 +77,7 @@ export function embeddingsHandler(dependencies: ApiDependencies) {
     if (provider.embed === undefined) {
       throw invalidRequest(`The model '${model.config.name}' does not support embeddings.`, 'model', 'model_not_supported');
     }
-    await applyEmbeddingPiiAsync(context, dependencies, model, request);
+    await applyEmbeddingPii(context, dependencies, model, request);
     await checkEmbeddingContextWindow(embeddingInputs(request.input), model.config, dependencies.tokenCounters);
     await reserveEmbedding(context, dependencies, model.config, embeddingInputs(request.input));
     const result = await provider.embed(request, providerCall(context, model, context.req.raw.signal));

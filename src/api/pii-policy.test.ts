@@ -68,7 +68,7 @@ async function* from(parts: StreamPart[]): AsyncIterable<StreamPart> {
 }
 
 describe('resolvePiiPolicy: key over model over server', () => {
-  it('follows the precedence', () => {
+  it('follows the precedence', async () => {
     expect(resolvePiiPolicy(undefined, undefined, undefined)).toMatchObject({ policy: 'off', source: 'server' });
     expect(resolvePiiPolicy(config('mask'), { pii: undefined }, undefined)).toMatchObject({ policy: 'mask', source: 'server' });
     expect(resolvePiiPolicy(config('mask'), { pii: { policy: 'block' } }, undefined)).toMatchObject({ policy: 'block', source: 'model' });
@@ -77,7 +77,7 @@ describe('resolvePiiPolicy: key over model over server', () => {
     expect(resolvePiiPolicy(config('block'), { pii: { policy: 'block' } }, 'off')).toMatchObject({ policy: 'off', source: 'key' });
   });
 
-  it('merges detector switches, model over server, and passes custom patterns and regions', () => {
+  it('merges detector switches, model over server, and passes custom patterns and regions', async () => {
     const resolved = resolvePiiPolicy(
       config('mask', { detectors: { ip: false, phone: false }, phone_regions: ['DE'], custom: [{ name: 'emp', regex: 'EMP-\\d{6}', kind: 'employee_id' }] }),
       { pii: { detectors: { ip: true } } },
@@ -88,7 +88,7 @@ describe('resolvePiiPolicy: key over model over server', () => {
     expect(resolved.options.custom?.[0]?.kind).toBe('employee_id');
   });
 
-  it('rejects bad config values with a clear message', () => {
+  it('rejects bad config values with a clear message', async () => {
     expect(piiConfig.safeParse({ policy: 'redact' }).success).toBe(false);
     expect(piiConfig.safeParse({ phone_regions: ['XX'] }).success).toBe(false);
     expect(piiConfig.safeParse({ custom: [{ name: 'x', regex: '(', kind: 'x' }] }).success).toBe(false);
@@ -98,10 +98,10 @@ describe('resolvePiiPolicy: key over model over server', () => {
 });
 
 describe('applyChatPii', () => {
-  it('mask: every text, text part, tool-call argument, tool and function result; header and counts', () => {
+  it('mask: every text, text part, tool-call argument, tool and function result; header and counts', async () => {
     const { context, headers, variables } = fakeContext();
     const request = chatRequest();
-    applyChatPii(context, { pii: config('mask') }, model(), request);
+    await applyChatPii(context, { pii: config('mask') }, model(), request);
     const text = JSON.stringify(request);
     expect(text).not.toContain(EMAIL);
     expect(text).not.toContain(CARD);
@@ -115,27 +115,27 @@ describe('applyChatPii', () => {
     expect(variables.get('piiCounts')).toBe('email=4,card=2');
   });
 
-  it('off: nothing scanned, no header', () => {
+  it('off: nothing scanned, no header', async () => {
     const { context, headers } = fakeContext();
     const request = chatRequest();
-    applyChatPii(context, { pii: config('off') }, model(), request);
+    await applyChatPii(context, { pii: config('off') }, model(), request);
     expect(JSON.stringify(request)).toContain(EMAIL);
     expect(headers[PII_HEADER]).toBeUndefined();
   });
 
-  it('no PII found: no header', () => {
+  it('no PII found: no header', async () => {
     const { context, headers } = fakeContext();
     const request = { model: 'm', messages: [{ role: 'user', content: 'Order 2024-01-15 #12345, version 1.2.3' }] } as ChatCompletionRequest;
-    applyChatPii(context, { pii: config('block') }, model(), request);
+    await applyChatPii(context, { pii: config('block') }, model(), request);
     expect(headers[PII_HEADER]).toBeUndefined();
   });
 
-  it('block: 400 pii_detected naming kinds and counts, never values', () => {
+  it('block: 400 pii_detected naming kinds and counts, never values', async () => {
     const { context } = fakeContext();
     const request = chatRequest();
     let error: unknown;
     try {
-      applyChatPii(context, { pii: config('block') }, model(), request);
+      await applyChatPii(context, { pii: config('block') }, model(), request);
     } catch (caught) {
       error = caught;
     }
@@ -148,32 +148,32 @@ describe('applyChatPii', () => {
     expect(JSON.stringify(body)).not.toContain('4111');
   });
 
-  it('the key overrides the model', () => {
+  it('the key overrides the model', async () => {
     const { context } = fakeContext('off');
     const request = chatRequest();
-    applyChatPii(context, { pii: config('block') }, model({ policy: 'block' }), request);
+    await applyChatPii(context, { pii: config('block') }, model({ policy: 'block' }), request);
     expect(JSON.stringify(request)).toContain(EMAIL);
   });
 
-  it('the model overrides the server, with its detectors', () => {
+  it('the model overrides the server, with its detectors', async () => {
     const { context } = fakeContext();
     const request = chatRequest();
-    applyChatPii(context, { pii: config('off') }, model({ policy: 'mask', detectors: { card: false } }), request);
+    await applyChatPii(context, { pii: config('off') }, model({ policy: 'mask', detectors: { card: false } }), request);
     expect(JSON.stringify(request)).not.toContain(EMAIL);
     expect(JSON.stringify(request)).toContain(CARD);
   });
 });
 
 describe('pseudonymize: restoring answers', () => {
-  function pseudonymized() {
+  async function pseudonymized() {
     const { context, variables } = fakeContext();
     const request = chatRequest();
-    applyChatPii(context, { pii: config('pseudonymize') }, model(), request);
+    await applyChatPii(context, { pii: config('pseudonymize') }, model(), request);
     return { context, session: variables.get('pii') as PiiSession };
   }
 
-  it('restores text, refusals and tool-call arguments in a copy (the cached result keeps its placeholders)', () => {
-    const { context } = pseudonymized();
+  it('restores text, refusals and tool-call arguments in a copy (the cached result keeps its placeholders)', async () => {
+    const { context } = await pseudonymized();
     const result: ChatResult = {
       choices: [
         {
@@ -190,22 +190,22 @@ describe('pseudonymize: restoring answers', () => {
       ],
       usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
     };
-    const restored = restoreChatResult(context, result);
+    const restored = await restoreChatResult(context, result);
     expect(restored.choices[0]!.message.content).toBe(`Mail ${EMAIL}, card ${CARD}, unknown [EMAIL_9].`);
     expect(JSON.parse(restored.choices[0]!.message.tool_calls![0]!.function.arguments)).toEqual({ to: EMAIL });
     expect(result.choices[0]!.message.content).toContain('[EMAIL_1]');
     expect(result.choices[0]!.message.tool_calls![0]!.function.arguments).toContain('[EMAIL_1]');
   });
 
-  it('mask does not restore', () => {
+  it('mask does not restore', async () => {
     const { context } = fakeContext();
-    applyCompletionPii(context, { pii: config('mask') }, model(), { model: 'm', prompt: `Hi ${EMAIL}` } as CompletionRequest);
+    await applyCompletionPii(context, { pii: config('mask') }, model(), { model: 'm', prompt: `Hi ${EMAIL}` } as CompletionRequest);
     const result = { choices: [{ index: 0, text: '[EMAIL_1]', finishReason: 'stop' as const, logprobs: null }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
-    expect(restoreCompletionResult(context, result).choices[0]!.text).toBe('[EMAIL_1]');
+    expect((await restoreCompletionResult(context, result)).choices[0]!.text).toBe('[EMAIL_1]');
     expect(clientParts(context, from([]))).not.toBeUndefined();
   });
 
-  it('restores JSON-escaped values in tool-call arguments (a PEM key has newlines)', () => {
+  it('restores JSON-escaped values in tool-call arguments (a PEM key has newlines)', async () => {
     const session = new PiiSession('pseudonymize', {});
     const key = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----';
     const redacted = session.jsonText(JSON.stringify({ key, note: 'x' }));
@@ -215,7 +215,7 @@ describe('pseudonymize: restoring answers', () => {
   });
 
   it('streams: placeholders split across text deltas and tool-call argument deltas, several choices', async () => {
-    const { session } = pseudonymized();
+    const { session } = await pseudonymized();
     const parts: StreamPart[] = [
       { type: 'role', choice: 0, content: '' },
       { type: 'text-delta', choice: 0, text: 'Write to [EM' },
@@ -251,7 +251,7 @@ describe('pseudonymize: restoring answers', () => {
   });
 
   it('streams: every split of a placeholder restores', async () => {
-    const { session } = pseudonymized();
+    const { session } = await pseudonymized();
     const text = 'Hi [EMAIL_1], [CARD_1]!';
     for (let i = 1; i < text.length; i++) {
       for (let j = i + 1; j < text.length; j++) {
@@ -263,36 +263,36 @@ describe('pseudonymize: restoring answers', () => {
   });
 
   it('a stream that ends without finish still flushes', async () => {
-    const { session } = pseudonymized();
+    const { session } = await pseudonymized();
     const out = await collect(restoringParts(from([{ type: 'text-delta', choice: 0, text: 'end [EMAIL_' }]), session));
     expect(out.map((part) => (part as { text: string }).text).join('')).toBe('end [EMAIL_');
   });
 });
 
 describe('applyCompletionPii / applyEmbeddingPii', () => {
-  it('masks string prompts and suffix, leaves token prompts', () => {
+  it('masks string prompts and suffix, leaves token prompts', async () => {
     const { context, headers } = fakeContext();
     const request = { model: 'm', prompt: [`to ${EMAIL}`, 'plain'], suffix: `card ${CARD}` } as unknown as CompletionRequest;
-    applyCompletionPii(context, { pii: config('pseudonymize') }, model(), request);
+    await applyCompletionPii(context, { pii: config('pseudonymize') }, model(), request);
     expect(request.prompt).toEqual(['to [EMAIL_1]', 'plain']);
     expect(request.suffix).toBe('card [CARD_1]');
     expect(headers[PII_HEADER]).toBe('email=1,card=1');
     const tokens = { model: 'm', prompt: [1, 2, 3] } as unknown as CompletionRequest;
-    applyCompletionPii(fakeContext().context, { pii: config('mask') }, model(), tokens);
+    await applyCompletionPii(fakeContext().context, { pii: config('mask') }, model(), tokens);
     expect(tokens.prompt).toEqual([1, 2, 3]);
   });
 
-  it('masks string embedding inputs; block refuses', () => {
+  it('masks string embedding inputs; block refuses', async () => {
     const { context } = fakeContext();
     const request = { model: 'm', input: [`${EMAIL}`, 'nothing here'] } as unknown as EmbeddingRequest;
-    applyEmbeddingPii(context, { pii: config('pseudonymize') }, model(), request);
+    await applyEmbeddingPii(context, { pii: config('pseudonymize') }, model(), request);
     expect(request.input).toEqual(['[EMAIL_1]', 'nothing here']);
-    expect(() => applyEmbeddingPii(fakeContext().context, { pii: config('block') }, model(), { model: 'm', input: EMAIL } as EmbeddingRequest)).toThrow(/email: 1/);
+    await expect(applyEmbeddingPii(fakeContext().context, { pii: config('block') }, model(), { model: 'm', input: EMAIL } as EmbeddingRequest)).rejects.toThrow(/email: 1/);
   });
 });
 
 describe('maskAuditBody', () => {
-  it('masks JSON values (escapes cannot hide them) and plain text, with one placeholder map', () => {
+  it('masks JSON values (escapes cannot hide them) and plain text, with one placeholder map', async () => {
     const placeholders = new Pseudonymizer();
     const body = JSON.stringify({ messages: [{ role: 'user', content: `mail alice.martin\u0040example.com and ${CARD}` }] }).replace('@', '\\u0040');
     expect(body).not.toContain(EMAIL);
@@ -304,7 +304,7 @@ describe('maskAuditBody', () => {
     expect(maskAuditBody(null, {}, placeholders, 1000)).toBeNull();
   });
 
-  it('cut bodies: a value across the cut is still masked', () => {
+  it('cut bodies: a value across the cut is still masked', async () => {
     const body = `${'x '.repeat(50)}${EMAIL} ${'y '.repeat(200)}`;
     const masked = maskAuditBody(body, {}, new Pseudonymizer(), 105)!;
     expect(masked).not.toContain('alice');

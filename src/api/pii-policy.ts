@@ -109,32 +109,11 @@ function sessionFor(context: Context<AppEnv>, dependencies: PiiDependencies, mod
 
 type TextParts = Array<{ type: string; text?: unknown; refusal?: unknown }>;
 
-function redactParts(session: PiiSession, parts: TextParts): void {
-  for (const part of parts) {
-    if (part.type === 'text' && typeof part.text === 'string') part.text = session.text(part.text);
-    else if (part.type === 'refusal' && typeof part.refusal === 'string') part.refusal = session.text(part.refusal);
-  }
-}
-
-/** Chat: every message's text and text parts, assistant tool-call and function-call arguments, tool and function results. */
-export function applyChatPii(context: Context<AppEnv>, dependencies: PiiDependencies, model: { config: ModelConfig }, request: ChatCompletionRequest): void {
-  const session = sessionFor(context, dependencies, model);
-  if (!session) return;
-  for (const message of request.messages) {
-    const content: unknown = message.content;
-    if (typeof content === 'string') message.content = session.text(content);
-    else if (Array.isArray(content)) redactParts(session, content as TextParts);
-    if (message.role === 'assistant') {
-      if (typeof message.refusal === 'string') message.refusal = session.text(message.refusal);
-      for (const call of message.tool_calls ?? []) call.function.arguments = session.jsonText(call.function.arguments);
-      if (message.function_call) message.function_call.arguments = session.jsonText(message.function_call.arguments);
-    }
-  }
-  finishScan(context, session);
-}
-
-/** `applyChatPii` for prompts of any size: message texts are scanned with `textAsync`. */
-export async function applyChatPiiAsync(
+/**
+ * Chat: every message's text and text parts, assistant tool-call and function-call arguments,
+ * tool and function results; texts of any size are scanned in turns that share the event loop.
+ */
+export async function applyChatPii(
   context: Context<AppEnv>,
   dependencies: PiiDependencies,
   model: { config: ModelConfig },
@@ -161,20 +140,7 @@ export async function applyChatPiiAsync(
 }
 
 /** Legacy completions: string prompts (token-id prompts are left alone) and `suffix`. */
-export function applyCompletionPii(context: Context<AppEnv>, dependencies: PiiDependencies, model: { config: ModelConfig }, request: CompletionRequest): void {
-  const session = sessionFor(context, dependencies, model);
-  if (!session) return;
-  const prompt: unknown = request.prompt;
-  if (typeof prompt === 'string') request.prompt = session.text(prompt);
-  else if (Array.isArray(prompt) && prompt.some((item) => typeof item === 'string')) {
-    request.prompt = (prompt as unknown[]).map((item) => (typeof item === 'string' ? session.text(item) : item)) as CompletionRequest['prompt'];
-  }
-  if (typeof request.suffix === 'string') request.suffix = session.text(request.suffix);
-  finishScan(context, session);
-}
-
-/** `applyCompletionPii` for prompts of any size. */
-export async function applyCompletionPiiAsync(
+export async function applyCompletionPii(
   context: Context<AppEnv>,
   dependencies: PiiDependencies,
   model: { config: ModelConfig },
@@ -194,19 +160,7 @@ export async function applyCompletionPiiAsync(
 }
 
 /** Embeddings: string inputs (token-id inputs are left alone). Answers are vectors: nothing to restore. */
-export function applyEmbeddingPii(context: Context<AppEnv>, dependencies: PiiDependencies, model: { config: ModelConfig }, request: EmbeddingRequest): void {
-  const session = sessionFor(context, dependencies, model);
-  if (!session) return;
-  const input: unknown = request.input;
-  if (typeof input === 'string') request.input = session.text(input);
-  else if (Array.isArray(input) && input.some((item) => typeof item === 'string')) {
-    request.input = (input as unknown[]).map((item) => (typeof item === 'string' ? session.text(item) : item)) as EmbeddingRequest['input'];
-  }
-  finishScan(context, session);
-}
-
-/** `applyEmbeddingPii` for inputs of any size. */
-export async function applyEmbeddingPiiAsync(
+export async function applyEmbeddingPii(
   context: Context<AppEnv>,
   dependencies: PiiDependencies,
   model: { config: ModelConfig },
@@ -225,32 +179,7 @@ export async function applyEmbeddingPiiAsync(
 }
 
 /** The answer for the client: originals back in text, refusals and tool-call arguments (pseudonymize). A copy: the cached result keeps its placeholders. */
-export function restoreChatResult<Result extends ChatResult>(context: Context<AppEnv>, result: Result): Result {
-  const session = context.get('pii');
-  if (!session?.restores) return result;
-  return {
-    ...result,
-    choices: result.choices.map((choice) => {
-      const message = { ...choice.message };
-      if (typeof message.content === 'string') message.content = session.restoreText(message.content);
-      if (typeof message.refusal === 'string') message.refusal = session.restoreText(message.refusal);
-      if (message.tool_calls) {
-        message.tool_calls = message.tool_calls.map((call) => ({ ...call, function: { ...call.function, arguments: session.restoreJson(call.function.arguments) } }));
-      }
-      if (message.function_call) message.function_call = { ...message.function_call, arguments: session.restoreJson(message.function_call.arguments) };
-      return { ...choice, message };
-    }),
-  };
-}
-
-export function restoreCompletionResult<Result extends CompletionResult>(context: Context<AppEnv>, result: Result): Result {
-  const session = context.get('pii');
-  if (!session?.restores) return result;
-  return { ...result, choices: result.choices.map((choice) => ({ ...choice, text: session.restoreText(choice.text) })) };
-}
-
-/** `restoreChatResult` for answers of any size (message texts restored with `restoreAsync`). */
-export async function restoreChatResultAsync<Result extends ChatResult>(context: Context<AppEnv>, result: Result): Promise<Result> {
+export async function restoreChatResult<Result extends ChatResult>(context: Context<AppEnv>, result: Result): Promise<Result> {
   const session = context.get('pii');
   if (!session?.restores) return result;
   const choices: Result['choices'] = [];
@@ -267,7 +196,7 @@ export async function restoreChatResultAsync<Result extends ChatResult>(context:
   return { ...result, choices };
 }
 
-export async function restoreCompletionResultAsync<Result extends CompletionResult>(context: Context<AppEnv>, result: Result): Promise<Result> {
+export async function restoreCompletionResult<Result extends CompletionResult>(context: Context<AppEnv>, result: Result): Promise<Result> {
   const session = context.get('pii');
   if (!session?.restores) return result;
   const choices: Result['choices'] = [];

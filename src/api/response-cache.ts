@@ -35,7 +35,7 @@ import { newObjectId, unixSeconds } from './ids.js';
 import { serveProviderStream } from './provider-stream.js';
 import { setUsage } from './request-recording.js';
 import { reserveRequest } from './request-metering.js';
-import { restoreChatResultAsync, restoreCompletionResultAsync } from './pii-policy.js';
+import { restoreChatResult, restoreCompletionResult } from './pii-policy.js';
 
 export const CACHE_HEADER = 'x-chatgate-cache';
 export const SIMILARITY_HEADER = 'x-chatgate-cache-similarity';
@@ -143,7 +143,7 @@ const chatLookup: Lookup<ChatCompletionRequest> = {
     if (!request.stream) {
       setUsage(context, usage);
       const { id: _id, created: _created, ...rest } = result;
-      return context.json(toChatCompletion(await restoreChatResultAsync(context, { ...rest, usage }), model.config.name));
+      return context.json(toChatCompletion(await restoreChatResult(context, { ...rest, usage }), model.config.name));
     }
     const renderer = new ChatChunkRenderer(
       { id: newObjectId('chatcmpl-'), created: unixSeconds(), model: model.config.name, systemFingerprint: null },
@@ -164,7 +164,7 @@ const completionLookup: Lookup<CompletionRequest> = {
     if (!request.stream) {
       setUsage(context, usage);
       const { id: _id, created: _created, ...rest } = result;
-      return context.json(toCompletion(await restoreCompletionResultAsync(context, { ...rest, usage }), model.config.name));
+      return context.json(toCompletion(await restoreCompletionResult(context, { ...rest, usage }), model.config.name));
     }
     const renderer = new CompletionChunkRenderer(
       { id: newObjectId('cmpl-'), created: unixSeconds(), model: model.config.name, systemFingerprint: null },
