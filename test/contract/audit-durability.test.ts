@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import OpenAI, { toFile } from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminRequest, type AdminAnswer } from '../support/admin-api.js';
 import { CHATGATE_BIN, startChatgate, type RunningChatgate } from '../support/start-chatgate.js';
 import { waitForBatch } from '../support/wait-for-batch.js';
 
@@ -50,20 +51,8 @@ async function start(options: Parameters<typeof startChatgate>[0]): Promise<Runn
   return instance;
 }
 
-async function admin(instance: RunningChatgate, method: string, path: string, body?: unknown): Promise<{ status: number; text: string; json: any }> {
-  const response = await fetch(`${instance.url.replace(/\/v1$/, '')}/admin${path}`, {
-    method,
-    headers: { authorization: `Bearer ${MASTER}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  let json: unknown = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // JSON lines
-  }
-  return { status: response.status, text, json };
+function admin(instance: RunningChatgate, method: string, path: string, body?: unknown): Promise<AdminAnswer> {
+  return adminRequest(instance.url, MASTER, method, path, body);
 }
 
 /** Every request id in the audit log (the JSONL export). */

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminRequest, type AdminAnswer } from '../support/admin-api.js';
 import { CHATGATE_BIN, startChatgate, type RunningChatgate } from '../support/start-chatgate.js';
 
 const run = promisify(execFile);
@@ -27,20 +28,8 @@ models:
 let chatgate: RunningChatgate;
 let base: string;
 
-async function admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
-  const response = await fetch(`${base}/admin${path}`, {
-    method,
-    headers: { authorization: `Bearer ${MASTER}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  let json: unknown = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // JSON lines or empty
-  }
-  return { status: response.status, json, text };
+function admin(method: string, path: string, body?: unknown): Promise<AdminAnswer> {
+  return adminRequest(base, MASTER, method, path, body);
 }
 
 async function createKey(body: Record<string, unknown>): Promise<{ id: string; secret: string }> {
