@@ -36,6 +36,7 @@ const encoding = opt('encoding', 'BENCH_ENCODING', 'cl100k_base');
 buildOrWarn(!argFlag('no-build', 'BENCH_NO_BUILD'));
 
 const { TokenCounters } = await import(pathToFileURL(path.join(ROOT, 'dist/tokens/token-counter.js')).href);
+const { mulberry32: seeded } = await import(pathToFileURL(path.join(ROOT, 'dist/util/seeded-random.js')).href);
 const library = await import(`gpt-tokenizer/encoding/${encoding}`);
 const counter = await new TokenCounters().get(encoding);
 const plain = { disallowedSpecial: new Set() };
@@ -57,17 +58,6 @@ const SAMPLES = [
   'https://example.com/path?query=1&x=y#frag ',
   '1234567890 3.14159 -42 ',
 ];
-
-function seeded(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normalText(length) {
   const random = seeded(1);

@@ -296,17 +296,17 @@ describe('maskAuditBody', () => {
     const placeholders = new Pseudonymizer();
     const body = JSON.stringify({ messages: [{ role: 'user', content: `mail alice.martin\u0040example.com and ${CARD}` }] }).replace('@', '\\u0040');
     expect(body).not.toContain(EMAIL);
-    const masked = maskAuditBody(body, {}, placeholders, 1000)!;
+    const masked = (await maskAuditBody(body, {}, placeholders, 1000))!;
     expect(masked).not.toContain('alice');
     expect(masked).not.toContain('4111');
     expect(masked).toContain('[EMAIL_1]');
-    expect(maskAuditBody(`reply to ${EMAIL}`, {}, placeholders, 1000)).toBe('reply to [EMAIL_1]');
-    expect(maskAuditBody(null, {}, placeholders, 1000)).toBeNull();
+    expect((await maskAuditBody(`reply to ${EMAIL}`, {}, placeholders, 1000))).toBe('reply to [EMAIL_1]');
+    expect((await maskAuditBody(null, {}, placeholders, 1000))).toBeNull();
   });
 
   it('cut bodies: a value across the cut is still masked', async () => {
     const body = `${'x '.repeat(50)}${EMAIL} ${'y '.repeat(200)}`;
-    const masked = maskAuditBody(body, {}, new Pseudonymizer(), 105)!;
+    const masked = (await maskAuditBody(body, {}, new Pseudonymizer(), 105))!;
     expect(masked).not.toContain('alice');
   });
 });

@@ -287,37 +287,9 @@ const AUDIT_SCAN_SLACK = 512;
  * A body as the audit log may hold it: every detected value replaced by a placeholder. JSON
  * bodies are redacted value by value (so JSON escapes cannot hide a value) and re-serialized;
  * other or cut text is redacted as text. `limit`: longer texts are cut first (with slack).
+ * Bodies of any size: redacted in turns that share the event loop.
  */
-export function maskAuditBody(body: string | null | undefined, options: DetectOptions, pseudonymizer: Pseudonymizer, limit: number): string | null {
-  if (body === undefined || body === null || body === '') return body ?? null;
-  if (body.length <= limit) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      parsed = undefined;
-    }
-    if (parsed !== undefined && typeof parsed === 'object' && parsed !== null) {
-      let changed = false;
-      const walk = (value: unknown): unknown => {
-        if (typeof value === 'string') {
-          const redacted = pseudonymizer.redact(value, options).text;
-          if (redacted !== value) changed = true;
-          return redacted;
-        }
-        if (Array.isArray(value)) return value.map(walk);
-        if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, walk(item)]));
-        return value;
-      };
-      const redacted = walk(parsed);
-      return changed ? JSON.stringify(redacted) : body;
-    }
-  }
-  return pseudonymizer.redact(body.length > limit + AUDIT_SCAN_SLACK ? body.slice(0, limit + AUDIT_SCAN_SLACK) : body, options).text;
-}
-
-/** `maskAuditBody` for bodies of any size: the same text, redacted in turns that share the event loop. */
-export async function maskAuditBodyAsync(body: string | null | undefined, options: DetectOptions, pseudonymizer: Pseudonymizer, limit: number): Promise<string | null> {
+export async function maskAuditBody(body: string | null | undefined, options: DetectOptions, pseudonymizer: Pseudonymizer, limit: number): Promise<string | null> {
   if (body === undefined || body === null || body === '') return body ?? null;
   if (body.length <= limit) {
     let parsed: unknown;

@@ -13,7 +13,7 @@ import type { RequestRecorder } from './api-dependencies.js';
 import { costOf, settleRequest, type Metering } from './request-metering.js';
 import type { PiiConfig } from '../config/schema.js';
 import { Pseudonymizer } from '../pii/index.js';
-import { detectOptionsOf, maskAuditBodyAsync } from './pii-policy.js';
+import { detectOptionsOf, maskAuditBody } from './pii-policy.js';
 
 /** Bodies longer than this are cut in the audit log (with a marker). */
 export const AUDIT_BODY_LIMIT = 1_000_000;
@@ -113,8 +113,8 @@ export async function finishRequest(context: Context<AppEnv>, dependencies: Reco
     try {
       const options = context.get('pii')?.options ?? detectOptionsOf(dependencies.pii);
       const placeholders = new Pseudonymizer();
-      record.requestBody = storableOrNull(clipped(await maskAuditBodyAsync(context.get('rawBody'), options, placeholders, AUDIT_BODY_LIMIT)));
-      record.responseBody = storableOrNull(clipped(await maskAuditBodyAsync(end.responseBody, options, placeholders, AUDIT_BODY_LIMIT)));
+      record.requestBody = storableOrNull(clipped(await maskAuditBody(context.get('rawBody'), options, placeholders, AUDIT_BODY_LIMIT)));
+      record.responseBody = storableOrNull(clipped(await maskAuditBody(end.responseBody, options, placeholders, AUDIT_BODY_LIMIT)));
     } catch {
       // Never a raw body: without redaction, none.
       record.requestBody = null;
